@@ -1,0 +1,215 @@
+//! The `main` of an ingest service: flags, configuration, telemetry, then the landing engine
+//! until SIGTERM or Ctrl-C.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+
+use crate::division::DivisionTable;
+use crate::event::Event;
+use crate::kafka::{DeadLetter, landing_consumer};
+use crate::lake::{FileSettings, LakeError, LakeRoot, LakeTable};
+use crate::landing::{LandingEngine, LandingError, LandingSummary};
+use crate::metrics::{self, Metrics};
+use crate::normalise::Normaliser;
+use crate::pii::{CallerHasher, PiiError};
+use crate::row::LakeRow;
+use crate::settings::{Settings, SettingsError};
+use crate::telemetry;
+
+/// Flags every ingest service takes; they override the configuration file.
+#[derive(Debug, Clone, Parser)]
+pub struct IngestArgs {
+    /// TOML configuration file (keys in README; `CIVICPULSE_<SECTION>__<KEY>` overrides).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Kafka bootstrap servers, `HOST:PORT[,HOST:PORT…]`.
+    #[arg(long)]
+    pub brokers: Option<String>,
+    /// Lake root: a directory or `s3://bucket/prefix`.
+    #[arg(long)]
+    pub lake: Option<String>,
+    /// Address of `/metrics` and `/healthz` (`127.0.0.1:0` picks a free port).
+    #[arg(long)]
+    pub http: Option<String>,
+    /// Consumer group (default `civicpulse-<service>`).
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Topic to consume (default the stream's topic).
+    #[arg(long)]
+    pub topic: Option<String>,
+}
+
+/// Errors that stop a service before or while it lands.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// Configuration is wrong or a secret is missing.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    /// The hash key is unusable.
+    #[error(transparent)]
+    Pii(#[from] PiiError),
+    /// A reference file could not be read.
+    #[error("{path}: {source}")]
+    Reference {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The metrics address is not an address.
+    #[error("telemetry.http_addr {0:?} is not HOST:PORT")]
+    HttpAddr(String),
+    /// Kafka clients could not be created.
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    /// The lake could not be opened.
+    #[error("lake: {0}")]
+    Lake(#[from] LakeError),
+    /// Landing stopped with an error.
+    #[error(transparent)]
+    Landing(#[from] LandingError),
+}
+
+/// Runs ingest service `service` for stream `E` as a process `main`.
+pub fn ingest_main<E: Event>(service: &'static str, default_http: &'static str) -> ExitCode {
+    let args = IngestArgs::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{service}: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run_ingest::<E>(service, default_http, args)) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "{service} stopped");
+            eprintln!("{service}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Loads configuration with `args` applied on top.
+pub fn settings_for<E: Event>(
+    service: &str,
+    default_http: &str,
+    args: &IngestArgs,
+) -> Result<Settings, SettingsError> {
+    let mut settings = Settings::load(args.config.as_deref())?;
+    let kafka = &mut settings.kafka;
+    if let Some(brokers) = &args.brokers {
+        kafka.brokers = brokers.clone();
+    }
+    if let Some(group) = &args.group {
+        kafka.group_id = group.clone();
+    }
+    if let Some(topic) = &args.topic {
+        kafka.topic = topic.clone();
+    }
+    if kafka.group_id.is_empty() {
+        kafka.group_id = format!("civicpulse-{service}");
+    }
+    if kafka.topic.is_empty() {
+        kafka.topic = E::TOPIC.into();
+    }
+    if let Some(lake) = &args.lake {
+        settings.lake.root = lake.clone();
+    }
+    if let Some(http) = &args.http {
+        settings.telemetry.http_addr = http.clone();
+    } else if settings.telemetry.http_addr.is_empty() {
+        settings.telemetry.http_addr = default_http.into();
+    }
+    Ok(settings)
+}
+
+/// Runs ingest service `service` for stream `E` until SIGTERM or Ctrl-C.
+pub async fn run_ingest<E: Event>(
+    service: &str,
+    default_http: &str,
+    args: IngestArgs,
+) -> Result<LandingSummary, ServiceError> {
+    let settings = settings_for::<E>(service, default_http, &args)?;
+    telemetry::init(&settings.telemetry);
+    let hasher = if E::HASHES_CALLERS {
+        Some(CallerHasher::new(&Settings::hash_key()?)?)
+    } else {
+        None
+    };
+    let mut divisions = DivisionTable::builtin();
+    if let Some(path) = &settings.divisions.community_list {
+        let codes =
+            DivisionTable::load_community_list(path).map_err(|source| ServiceError::Reference {
+                path: path.clone(),
+                source,
+            })?;
+        divisions = divisions.with_communities(codes);
+    }
+    let metrics = Arc::new(Metrics::new(service));
+    let addr: SocketAddr = settings
+        .telemetry
+        .http_addr
+        .parse()
+        .map_err(|_| ServiceError::HttpAddr(settings.telemetry.http_addr.clone()))?;
+    let served = metrics.clone();
+    tokio::spawn(async move {
+        if let Err(e) = metrics::serve(addr, served).await {
+            tracing::error!(error = %e, "metrics endpoint failed");
+        }
+    });
+    let root = LakeRoot::parse(&settings.lake.root)?;
+    let files = FileSettings {
+        zstd_level: settings.landing.zstd_level,
+        target_file_size: settings.landing.target_file_size,
+    };
+    let table = LakeTable::open_or_create(
+        root.table_url(E::TABLE),
+        E::Row::schema(),
+        files,
+        settings.lake.storage_options.clone().into_iter().collect(),
+    )
+    .await?;
+    let consumer = landing_consumer(&settings.kafka, metrics.clone())?;
+    let dead_letter = DeadLetter::new(&settings.kafka)?;
+    let engine = LandingEngine::<E>::new(
+        consumer,
+        dead_letter,
+        table,
+        Normaliser::new(divisions, hasher),
+        settings.landing.clone(),
+        settings.kafka.group_id.clone(),
+        settings.kafka.topic.clone(),
+        metrics,
+    );
+    Ok(engine.run(shutdown_signal()).await?)
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+    tracing::info!("shutting down: committing open batches");
+}
