@@ -38,7 +38,8 @@ impl TestBroker {
         Self::start(Storage::Durable)
     }
 
-    /// An in-memory broker on a free loopback port.
+    /// An in-memory broker on a free loopback port. Reading from the start only: tansu 0.6's
+    /// memory engine skips to the next record batch when a fetch starts inside one.
     pub fn start_memory() -> Self {
         Self::start(Storage::Memory)
     }

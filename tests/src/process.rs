@@ -4,21 +4,24 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-/// The path of workspace binary `name`, next to the test executable's `deps/` directory.
-/// `tests/run` builds every binary before the tests run.
+/// The path of workspace binary `name`, beside the running executable: a test runs from
+/// `target/<profile>/deps/`, the bench from `target/<profile>/`. `tests/run` builds every binary
+/// before the tests run.
 pub fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps/<test>");
-    let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: build it first (`cargo build --workspace --bins`, as tests/run does)",
-        path.display()
-    );
-    path
+    let exe = std::env::current_exe().expect("running executable");
+    let dir = exe.parent().expect("executable directory");
+    let candidates = [Some(dir), dir.parent()];
+    let found = candidates
+        .into_iter()
+        .flatten()
+        .map(|d| d.join(name))
+        .find(|p| p.exists());
+    found.unwrap_or_else(|| {
+        panic!(
+            "{name} is missing beside {}: build it first (`cargo build --workspace --bins`, as tests/run does)",
+            exe.display()
+        )
+    })
 }
 
 /// A running service process; killed when dropped.

@@ -17,11 +17,13 @@ pub fn run_script(script: &str, args: &[&str]) -> String {
     let out = Command::new(python())
         .arg(&path)
         .args(args)
+        .env("PYTHONFAULTHANDLER", "1")
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", python().display()));
     assert!(
         out.status.success(),
-        "{script} failed: {}",
+        "{script} {args:?} failed ({}): {}",
+        out.status,
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).expect("UTF-8 output")

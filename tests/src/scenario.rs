@@ -131,7 +131,12 @@ pub fn wait_rows(table: &Path, rows: u64, timeout: Duration, services: &mut [&mu
             }
         }
         last = python::count_rows(table);
-        (last == Some(rows)).then_some(())
+        if last == Some(rows) {
+            return Some(());
+        }
+        // Each count starts Python: poll gently so the broker and services keep the cores.
+        std::thread::sleep(Duration::from_millis(1500));
+        None
     });
     if landed.is_none() {
         let logs: Vec<String> = services.iter().map(|s| s.log()).collect();

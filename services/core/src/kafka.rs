@@ -6,12 +6,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::ClientContext;
-use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::statistics::Statistics;
+use rdkafka::types::RDKafkaErrorCode;
 
 use crate::metrics::Metrics;
 use crate::reject::Rejection;
@@ -27,6 +30,15 @@ pub const HEADER_TOPIC: &str = "civicpulse.source.topic";
 pub const HEADER_PARTITION: &str = "civicpulse.source.partition";
 /// Dead-letter header: offset the record was read from.
 pub const HEADER_OFFSET: &str = "civicpulse.source.offset";
+
+/// Dead-letter header, set when the payload was cut: the original payload's length.
+pub const HEADER_TRUNCATED_FROM: &str = "civicpulse.payload.truncated_from";
+
+/// Largest payload dead-lettered whole: below Kafka's default 1 MB `message.max.bytes`.
+pub const DLQ_MAX_PAYLOAD: usize = 900 * 1024;
+
+/// Bytes kept of a payload larger than [`DLQ_MAX_PAYLOAD`].
+pub const DLQ_TRUNCATED_PAYLOAD: usize = 64 * 1024;
 
 /// Base client configuration shared by consumers and producers.
 pub fn client_config(settings: &KafkaSettings) -> ClientConfig {
@@ -82,11 +94,13 @@ impl ConsumerContext for LandingContext {
                 return;
             }
         };
-        let mut changes = self.changes.lock().expect("lock");
-        for element in tpl.elements() {
-            changes.changed.insert(element.partition());
-        }
-        tracing::info!(kind = rebalance_kind(rebalance), partitions = ?changes.changed, "rebalance");
+        let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+        tracing::info!(kind = rebalance_kind(rebalance), ?partitions, "rebalance");
+        self.changes
+            .lock()
+            .expect("lock")
+            .changed
+            .extend(partitions);
     }
 }
 
@@ -137,6 +151,55 @@ pub fn landing_consumer(
         config.set(key, value);
     }
     config.create_with_context(context)
+}
+
+/// Creates each `(topic, partitions)` that does not exist yet (replication: the broker's
+/// default); topics that exist are left as they are.
+///
+/// A producer must not find its topic missing at the first record: a dead letter that cannot be
+/// delivered holds back every commit behind it.
+pub async fn ensure_topics(
+    config: &ClientConfig,
+    topics: &[(&str, i32)],
+) -> Result<(), KafkaError> {
+    let admin: AdminClient<DefaultClientContext> = config.create()?;
+    let new: Vec<NewTopic<'_>> = topics
+        .iter()
+        .map(|(name, partitions)| NewTopic::new(name, *partitions, TopicReplication::Fixed(-1)))
+        .collect();
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    for result in admin.create_topics(&new, &options).await? {
+        match result {
+            Ok(name) => tracing::info!(topic = %name, "topic created"),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => {
+                // Creation may be forbidden where the topic exists already: only a missing one
+                // is an error.
+                let metadata = admin
+                    .inner()
+                    .fetch_metadata(Some(&name), Duration::from_secs(10))?;
+                let exists = metadata
+                    .topics()
+                    .first()
+                    .is_some_and(|t| t.error().is_none() && !t.partitions().is_empty());
+                if !exists {
+                    return Err(KafkaError::AdminOp(code));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Partitions of `topic`, or `None` while it does not exist.
+pub fn partition_count(config: &ClientConfig, topic: &str) -> Result<Option<i32>, KafkaError> {
+    let consumer: BaseConsumer = config.create()?;
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    Ok(metadata
+        .topics()
+        .first()
+        .filter(|t| t.error().is_none() && !t.partitions().is_empty())
+        .map(|t| t.partitions().len() as i32))
 }
 
 /// Sends records that cannot land to the dead-letter topic, with the original bytes and headers
@@ -196,8 +259,21 @@ impl DeadLetter {
                 value: Some(value),
             });
         }
+        // A payload past what Kafka takes by default keeps a prefix for diagnosis; the whole
+        // record stays in the source topic at the offset the headers give.
+        let payload = message.payload().unwrap_or_default();
+        let original_len = payload.len().to_string();
+        let payload = if payload.len() > DLQ_MAX_PAYLOAD {
+            headers = headers.insert(Header {
+                key: HEADER_TRUNCATED_FROM,
+                value: Some(original_len.as_str()),
+            });
+            &payload[..DLQ_TRUNCATED_PAYLOAD]
+        } else {
+            payload
+        };
         let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topic)
-            .payload(message.payload().unwrap_or_default())
+            .payload(payload)
             .headers(headers);
         if let Some(key) = message.key() {
             record = record.key(key);

@@ -158,6 +158,13 @@ impl LakeTable {
         files: FileSettings,
         storage_options: HashMap<String, String>,
     ) -> Result<Self, LakeError> {
+        // delta-rs opens local tables only in existing directories.
+        if let Ok(path) = url.to_file_path() {
+            std::fs::create_dir_all(&path).map_err(|source| LakeError::CreateDir {
+                path: path.display().to_string(),
+                source,
+            })?;
+        }
         let table =
             DeltaTable::try_from_url_with_storage_options(url.clone(), storage_options).await?;
         let table = if table.version().is_some() {

@@ -20,6 +20,7 @@ use arrow::compute::{
 };
 use deltalake::kernel::Transaction;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::DeliveryFuture;
 use rdkafka::{Offset, TopicPartitionList};
@@ -151,7 +152,15 @@ impl<E: Event> LandingEngine<E> {
                 _ = &mut shutdown => break,
                 _ = sleep_until(deadline) => self.flush().await?,
                 message = consumer.recv() => {
-                    let message = message?;
+                    let message = match message {
+                        Ok(message) => message,
+                        // Broker outages and the like: librdkafka reconnects and resumes.
+                        Err(KafkaError::MessageConsumption(code)) => {
+                            tracing::warn!(%code, "consumer error; retrying");
+                            continue;
+                        }
+                        Err(e) => return Err(e.into()),
+                    };
                     self.apply_rebalances();
                     self.on_message(&message).await?;
                     if self.open_rows >= self.settings.max_rows

@@ -10,7 +10,7 @@ use clap::Parser;
 
 use crate::division::DivisionTable;
 use crate::event::Event;
-use crate::kafka::{DeadLetter, landing_consumer};
+use crate::kafka::{DeadLetter, client_config, ensure_topics, landing_consumer, partition_count};
 use crate::lake::{FileSettings, LakeError, LakeRoot, LakeTable};
 use crate::landing::{LandingEngine, LandingError, LandingSummary};
 use crate::metrics::{self, Metrics};
@@ -175,6 +175,10 @@ pub async fn run_ingest<E: Event>(
     )
     .await?;
     let consumer = landing_consumer(&settings.kafka, metrics.clone())?;
+    // The dead-letter topic mirrors the source topic's partitions.
+    let kafka = client_config(&settings.kafka);
+    let partitions = partition_count(&kafka, &settings.kafka.topic)?.unwrap_or(1);
+    ensure_topics(&kafka, &[(&settings.kafka.dlq_topic(), partitions)]).await?;
     let dead_letter = DeadLetter::new(&settings.kafka)?;
     let engine = LandingEngine::<E>::new(
         consumer,

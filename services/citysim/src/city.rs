@@ -1,0 +1,295 @@
+//! The simulated city: districts with their real codes, streets (9-digit codes) and
+//! residents'-committee communities (12-digit codes) nested under them, with population and
+//! households.
+
+use std::collections::BTreeSet;
+
+use civicpulse_core::division::DivisionTable;
+
+use crate::SimError;
+use crate::names;
+use crate::profile::{CityProfile, DistrictProfile};
+use crate::rng::{self, Purpose, SimRng, apportion};
+
+/// Smallest community, in residents.
+pub const MIN_COMMUNITY: u32 = 1_000;
+/// Largest community, in residents.
+pub const MAX_COMMUNITY: u32 = 15_000;
+
+/// A street (街道) or town (镇).
+#[derive(Debug, Clone)]
+pub struct Street {
+    /// 9-digit code nested under the district's code.
+    pub code: String,
+    /// Name, e.g. `学院路街道`.
+    pub name: String,
+}
+
+/// A residents'-committee community (社区).
+#[derive(Debug, Clone)]
+pub struct Community {
+    /// 12-digit code nested under its street's code.
+    pub code: String,
+    /// Name, e.g. `二里庄社区`.
+    pub name: String,
+    /// Index of its street in [`District::streets`].
+    pub street: usize,
+    /// Residents.
+    pub population: u32,
+    /// Households.
+    pub households: u32,
+    /// Centre, WGS84 longitude.
+    pub lng: f64,
+    /// Centre, WGS84 latitude.
+    pub lat: f64,
+    /// Residential compounds (小区) in the community.
+    pub compounds: Vec<String>,
+    /// Year the oldest compounds were built (old compounds are renovation candidates).
+    pub built_year: i16,
+}
+
+/// A district (区) or county (县) of the simulated city.
+#[derive(Debug, Clone)]
+pub struct District {
+    /// Index in the city profile's district list: seeds its random streams.
+    pub index: usize,
+    /// Static facts.
+    pub profile: &'static DistrictProfile,
+    /// GB/T 2260 code.
+    pub code: String,
+    /// Chinese name from the division table.
+    pub name: String,
+    /// Streets and towns.
+    pub streets: Vec<Street>,
+    /// Communities.
+    pub communities: Vec<Community>,
+    /// Communities at scale 1.0 (the scaled city keeps its per-community character).
+    pub full_communities: u64,
+}
+
+impl District {
+    /// Residents of the simulated communities.
+    pub fn population(&self) -> u64 {
+        self.communities
+            .iter()
+            .map(|c| u64::from(c.population))
+            .sum()
+    }
+
+    /// Households of the simulated communities.
+    pub fn households(&self) -> u64 {
+        self.communities
+            .iter()
+            .map(|c| u64::from(c.households))
+            .sum()
+    }
+
+    /// Share of the district that is simulated (`scale`, up to rounding of community counts).
+    pub fn share(&self) -> f64 {
+        self.population() as f64 / f64::from(self.profile.population)
+    }
+}
+
+/// The simulated city.
+#[derive(Debug, Clone)]
+pub struct City {
+    /// Static facts.
+    pub profile: &'static CityProfile,
+    /// Simulated districts, in code order.
+    pub districts: Vec<District>,
+}
+
+impl City {
+    /// Builds the city at `scale` (share of its communities simulated) from `seed`, keeping
+    /// only the districts in `only` when given.
+    pub fn build(
+        profile: &'static CityProfile,
+        scale: f64,
+        seed: u64,
+        only: Option<&[String]>,
+    ) -> Result<Self, SimError> {
+        let table = DivisionTable::builtin();
+        let known: Vec<_> = table.districts_of_city(profile.city_code).collect();
+        let weights: Vec<f64> = profile
+            .districts
+            .iter()
+            .map(|d| f64::from(d.population))
+            .collect();
+        let full = apportion(u64::from(profile.communities), &weights);
+        if let Some(only) = only
+            && let Some(missing) = only
+                .iter()
+                .find(|c| !profile.districts.iter().any(|d| d.code == c.as_str()))
+        {
+            return Err(SimError::Config(format!(
+                "district {missing} is not simulated for {}",
+                profile.key
+            )));
+        }
+        let mut districts = Vec::new();
+        for (index, dp) in profile.districts.iter().enumerate() {
+            if only.is_some_and(|o| !o.iter().any(|c| c == dp.code)) {
+                continue;
+            }
+            let entry = known.iter().find(|d| d.code == dp.code).ok_or_else(|| {
+                SimError::Config(format!(
+                    "district {} is not in division table {}",
+                    dp.code,
+                    table.version()
+                ))
+            })?;
+            let mut rng = rng::rng(seed, Purpose::City, index as u64);
+            districts.push(build_district(
+                &mut rng,
+                index,
+                dp,
+                entry.name_zh.clone(),
+                full[index],
+                scale,
+            ));
+        }
+        Ok(Self { profile, districts })
+    }
+
+    /// Residents of the simulated city.
+    pub fn population(&self) -> u64 {
+        self.districts.iter().map(District::population).sum()
+    }
+
+    /// Communities of the simulated city.
+    pub fn communities(&self) -> usize {
+        self.districts.iter().map(|d| d.communities.len()).sum()
+    }
+}
+
+fn build_district(
+    rng: &mut SimRng,
+    index: usize,
+    profile: &'static DistrictProfile,
+    name: String,
+    full_communities: u64,
+    scale: f64,
+) -> District {
+    let n = ((full_communities as f64 * scale).round() as usize).max(1);
+    let mean = f64::from(profile.population) / full_communities.max(1) as f64;
+    let street_count = usize::from(profile.streets).min(n).max(1);
+
+    let mut used = BTreeSet::new();
+    let mut unique = |rng: &mut SimRng, make: fn(&mut SimRng) -> String| {
+        for _ in 0..20 {
+            let s = make(rng);
+            if used.insert(s.clone()) {
+                return s;
+            }
+        }
+        let s = format!("{}{}", make(rng), used.len());
+        used.insert(s.clone());
+        s
+    };
+
+    let (mut next_street, mut next_town) = (1, 100);
+    let streets: Vec<Street> = (0..street_count)
+        .map(|_| {
+            let name = unique(rng, names::street);
+            // NBS numbering: streets from 001, towns from 100.
+            let number = if name.ends_with('镇') {
+                next_town += 1;
+                next_town - 1
+            } else {
+                next_street += 1;
+                next_street - 1
+            };
+            Street {
+                code: format!("{}{number:03}", profile.code),
+                name,
+            }
+        })
+        .collect();
+
+    // Every street gets a community; the rest go to random streets.
+    let mut street_of: Vec<usize> = (0..n)
+        .map(|i| {
+            if i < street_count {
+                i
+            } else {
+                rng::int(rng, 0, street_count as i64 - 1) as usize
+            }
+        })
+        .collect();
+    street_of.sort_unstable();
+
+    let spread = 0.03 + 0.02 * (f64::from(profile.population) / 1e6).sqrt();
+    let mut per_street = vec![0u32; street_count];
+    let communities = street_of
+        .into_iter()
+        .map(|street| {
+            per_street[street] += 1;
+            let population = rng::lognormal(rng, mean * 0.92, 0.45)
+                .clamp(f64::from(MIN_COMMUNITY), f64::from(MAX_COMMUNITY))
+                .round() as u32;
+            let household_size = rng::uniform(rng, 2.3, 2.9);
+            let compounds = (0..rng::int(rng, 3, 12))
+                .map(|_| names::compound(rng))
+                .collect();
+            Community {
+                code: format!("{}{:03}", streets[street].code, per_street[street]),
+                name: unique(rng, names::community),
+                street,
+                population,
+                households: (f64::from(population) / household_size).round() as u32,
+                lng: profile.lng + rng::normal(rng) * spread,
+                lat: profile.lat + rng::normal(rng) * spread * 0.8,
+                compounds,
+                built_year: rng::int(rng, 1965, 2015) as i16,
+            }
+        })
+        .collect();
+    District {
+        index,
+        profile,
+        code: profile.code.to_owned(),
+        name,
+        streets,
+        communities,
+        full_communities,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile;
+
+    #[test]
+    fn codes_nest_and_sizes_are_realistic() {
+        let city = City::build(&profile::BEIJING, 0.05, 7, None).unwrap();
+        assert_eq!(city.districts.len(), 16);
+        let table = DivisionTable::builtin();
+        for d in &city.districts {
+            let district = table.resolve_district(&d.code).unwrap();
+            assert_eq!(district.name_zh, d.name);
+            for c in &d.communities {
+                let street = &d.streets[c.street];
+                table.check_street(district, &d.code, &street.code).unwrap();
+                table
+                    .check_community(district, &d.code, Some(&street.code), &c.code)
+                    .unwrap();
+                assert!((MIN_COMMUNITY..=MAX_COMMUNITY).contains(&c.population));
+            }
+        }
+        let hd = city.districts.iter().find(|d| d.code == "110108").unwrap();
+        assert!(
+            (20..=40).contains(&hd.communities.len()),
+            "{}",
+            hd.communities.len()
+        );
+    }
+
+    #[test]
+    fn chongqing_and_hangzhou_have_their_districts() {
+        let cq = City::build(&profile::CHONGQING, 0.01, 1, None).unwrap();
+        assert_eq!(cq.districts.len(), 9);
+        let hz = City::build(&profile::HANGZHOU, 0.01, 1, None).unwrap();
+        assert_eq!(hz.districts.len(), 13);
+    }
+}

@@ -1,0 +1,308 @@
+//! What generators hand to the driver: serialised events with their merge keys, Kafka keys and
+//! ground-truth tallies, one [`Chunk`] per generator and window.
+
+use std::ops::Range;
+
+use serde::Serialize;
+
+use crate::SimError;
+use crate::clock::TimeMap;
+
+/// One of the three event streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Topic {
+    /// 12345 hotline tickets.
+    Hotline,
+    /// Facility registry changes.
+    Facility,
+    /// Renovation project progress.
+    Renovation,
+}
+
+impl Topic {
+    /// Every stream, in output order.
+    pub const ALL: [Topic; 3] = [Topic::Hotline, Topic::Facility, Topic::Renovation];
+
+    /// Kafka topic (without prefix), also the JSONL file stem.
+    pub fn topic(self) -> &'static str {
+        match self {
+            Topic::Hotline => "hotline.tickets",
+            Topic::Facility => "facility.changes",
+            Topic::Renovation => "renovation.progress",
+        }
+    }
+
+    /// Name accepted by `--streams`.
+    pub fn stream(self) -> &'static str {
+        match self {
+            Topic::Hotline => "hotline",
+            Topic::Facility => "facility",
+            Topic::Renovation => "renovation",
+        }
+    }
+
+    /// The stream named `s`.
+    pub fn parse(s: &str) -> Option<Topic> {
+        Topic::ALL
+            .into_iter()
+            .find(|t| t.stream() == s || t.topic() == s)
+    }
+}
+
+/// A ground-truth quantity, tallied per district and local day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Metric {
+    /// K23: tickets received (counted on `hotline.ticket_created`, by `received_time`).
+    TicketsReceived,
+    /// K24 numerator: received tickets with a `wc_category`.
+    TicketsReceivedWc,
+    /// K25–K27 denominator: tickets whose latest event is surveyed/archived with a valid visit.
+    ValidVisits,
+    /// K25 numerator.
+    Contacted,
+    /// K26 numerator.
+    Resolved,
+    /// K27: `satisfaction = satisfied`.
+    Satisfied,
+    /// K27: `satisfaction = basic`.
+    BasicSatisfied,
+    /// K01.
+    ServiceCentresOpened,
+    /// K02.
+    CareStationsOpened,
+    /// K03.
+    MealPointsOpened,
+    /// K04.
+    InclusiveChildcarePlaces,
+    /// K07 (facility part).
+    ParkingSpaces,
+    /// K06 flow (stock = cumulative sum).
+    ChargingPoints,
+    /// `facility.created` events.
+    FacilitiesCreated,
+    /// `facility.closed` events.
+    FacilitiesClosed,
+    /// K13.
+    ElevatorsCompleted,
+    /// K14 (transitions approved → started only).
+    ElevatorsStarted,
+    /// K15.
+    AgeFriendlyHouseholds,
+    /// `renovation.declared` events.
+    ProjectsDeclared,
+    /// `to_status = completed` events.
+    ProjectsCompleted,
+    /// `renovation.cancelled` events.
+    ProjectsCancelled,
+    /// Infill projects declared (for the figures of Chongqing and Hangzhou).
+    InfillDeclared,
+    /// Change of completed investment (fen) of infill projects declared in the period.
+    InfillInvestmentFen,
+    /// An infill project's first investment in a community: `value` is the community index.
+    InfillCommunity,
+    /// Change of the stock of facilities of type `FacilityType::ALL[i]`.
+    Stock(u8),
+}
+
+/// Metrics that are not per facility type.
+pub const FIXED_METRICS: usize = 24;
+
+impl Metric {
+    /// Every metric except the per-type stocks, in tally order.
+    pub const FIXED: [Metric; FIXED_METRICS] = [
+        Metric::TicketsReceived,
+        Metric::TicketsReceivedWc,
+        Metric::ValidVisits,
+        Metric::Contacted,
+        Metric::Resolved,
+        Metric::Satisfied,
+        Metric::BasicSatisfied,
+        Metric::ServiceCentresOpened,
+        Metric::CareStationsOpened,
+        Metric::MealPointsOpened,
+        Metric::InclusiveChildcarePlaces,
+        Metric::ParkingSpaces,
+        Metric::ChargingPoints,
+        Metric::FacilitiesCreated,
+        Metric::FacilitiesClosed,
+        Metric::ElevatorsCompleted,
+        Metric::ElevatorsStarted,
+        Metric::AgeFriendlyHouseholds,
+        Metric::ProjectsDeclared,
+        Metric::ProjectsCompleted,
+        Metric::ProjectsCancelled,
+        Metric::InfillDeclared,
+        Metric::InfillInvestmentFen,
+        Metric::InfillCommunity,
+    ];
+
+    /// Dense index of the metric.
+    pub fn index(self) -> usize {
+        match self {
+            Metric::Stock(i) => FIXED_METRICS + usize::from(i),
+            m => Metric::FIXED
+                .iter()
+                .position(|&f| f == m)
+                .expect("every fixed metric is listed"),
+        }
+    }
+}
+
+/// One addition to the ground truth: `value` of `metric` on local day `day` of the chunk's
+/// district.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    /// What is counted.
+    pub metric: Metric,
+    /// Local day (days since 1970-01-01, Asia/Shanghai) the KPI assigns it to.
+    pub day: i32,
+    /// Amount (may be negative: a later event replaces an earlier one's contribution).
+    pub value: i64,
+}
+
+/// One record in a chunk.
+#[derive(Debug, Clone)]
+pub struct Rec {
+    /// Emitted event time (ms): the merge key.
+    pub time: i64,
+    /// Bytes of the payload in [`Chunk::payload`] (a newline follows them).
+    pub payload: Range<usize>,
+    /// Bytes of the Kafka key in [`Chunk::keys`].
+    pub key: Range<usize>,
+    /// Tallies in [`Chunk::tallies`].
+    pub tallies: Range<usize>,
+    /// A second copy of the previous record, as an upstream retry sends it.
+    pub duplicate: bool,
+}
+
+/// The events one generator produced in one window, in time order.
+#[derive(Debug, Clone)]
+pub struct Chunk {
+    /// The stream.
+    pub topic: Topic,
+    /// Index of the district in the simulated city.
+    pub district: usize,
+    /// JSON payloads, each followed by a newline (so a JSONL sink writes them as they are).
+    pub payload: Vec<u8>,
+    /// Concatenated Kafka keys.
+    pub keys: Vec<u8>,
+    /// Records.
+    pub recs: Vec<Rec>,
+    /// Tallies of all records.
+    pub tallies: Vec<Tally>,
+}
+
+impl Chunk {
+    /// An empty chunk.
+    pub fn new(topic: Topic, district: usize) -> Self {
+        Self {
+            topic,
+            district,
+            payload: Vec::new(),
+            keys: Vec::new(),
+            recs: Vec::new(),
+            tallies: Vec::new(),
+        }
+    }
+
+    /// Empties the chunk, keeping its allocations.
+    pub fn clear(&mut self) {
+        self.payload.clear();
+        self.keys.clear();
+        self.recs.clear();
+        self.tallies.clear();
+    }
+
+    /// Appends `event` serialised as JSON with Kafka key `key` and its tallies; when
+    /// `duplicate`, the same bytes follow a second time.
+    pub fn push<E: Serialize>(
+        &mut self,
+        time: i64,
+        key: &str,
+        event: &E,
+        tallies: &[Tally],
+        duplicate: bool,
+    ) -> Result<(), SimError> {
+        let start = self.payload.len();
+        crate::json::write(&mut self.payload, event)?;
+        let payload = start..self.payload.len();
+        self.payload.push(b'\n');
+        let key_start = self.keys.len();
+        self.keys.extend_from_slice(key.as_bytes());
+        let key = key_start..self.keys.len();
+        let tally_start = self.tallies.len();
+        self.tallies.extend_from_slice(tallies);
+        self.recs.push(Rec {
+            time,
+            payload: payload.clone(),
+            key: key.clone(),
+            tallies: tally_start..self.tallies.len(),
+            duplicate: false,
+        });
+        if duplicate {
+            let tallies = self.tallies.len()..self.tallies.len();
+            self.recs.push(Rec {
+                time,
+                payload,
+                key,
+                tallies,
+                duplicate: true,
+            });
+        }
+        Ok(())
+    }
+
+    /// The payload of `rec`.
+    pub fn payload_of(&self, rec: &Rec) -> &[u8] {
+        &self.payload[rec.payload.clone()]
+    }
+
+    /// The payload of `rec` followed by its newline.
+    pub fn line_of(&self, rec: &Rec) -> &[u8] {
+        &self.payload[rec.payload.start..rec.payload.end + 1]
+    }
+
+    /// The key of `rec`.
+    pub fn key_of(&self, rec: &Rec) -> &[u8] {
+        &self.keys[rec.key.clone()]
+    }
+
+    /// The tallies of `rec`.
+    pub fn tallies_of(&self, rec: &Rec) -> &[Tally] {
+        &self.tallies[rec.tallies.clone()]
+    }
+}
+
+/// A source of one stream's events for one district.
+pub trait Generator: Send {
+    /// The stream.
+    fn topic(&self) -> Topic;
+
+    /// Roughly how many events are due before `until` (live mode sizes its windows with it).
+    fn pending_before(&mut self, until: i64) -> usize;
+
+    /// Appends every event due before simulated instant `until`, in time order, to `out`.
+    fn advance(&mut self, until: i64, map: &TimeMap, out: &mut Chunk) -> Result<(), SimError>;
+}
+
+/// Replaces the contents of `slot` with `s`, keeping its allocation.
+pub fn set(slot: &mut String, s: &str) {
+    slot.clear();
+    slot.push_str(s);
+}
+
+/// Sets an optional string field, reusing the existing allocation.
+pub fn set_opt(slot: &mut Option<String>, s: Option<&str>) {
+    match (slot.as_mut(), s) {
+        (Some(existing), Some(s)) => set(existing, s),
+        (None, Some(s)) => *slot = Some(s.to_owned()),
+        (_, None) => *slot = None,
+    }
+}
+
+/// A mutable handle on an optional string field for `write!`, reusing its allocation.
+pub fn opt_buf(slot: &mut Option<String>) -> &mut String {
+    let s = slot.get_or_insert_with(String::new);
+    s.clear();
+    s
+}

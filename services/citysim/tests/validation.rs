@@ -1,0 +1,268 @@
+//! Every valid event citysim sends lands through the ingest validator; every invalid one is
+//! rejected for the class it was made for; and the ground truth equals the KPIs recomputed from
+//! the landed rows the way the SQL of the domain reference computes them.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use citysim::clock;
+use citysim::truth::Kpis;
+use citysim::{MemorySink, RecordKind, Topic};
+use common::{Row, land, normaliser};
+
+/// KPIs per (district, ISO week), recomputed from landed rows.
+#[derive(Default, Debug, Clone, PartialEq)]
+struct Recomputed {
+    received: i64,
+    received_wc: i64,
+    valid: i64,
+    contacted: i64,
+    resolved: i64,
+    satisfied: i64,
+    basic: i64,
+    centres: i64,
+    stations: i64,
+    meals: i64,
+    childcare: i64,
+    parking: i64,
+    charging: i64,
+    elevators: i64,
+    age_friendly: i64,
+}
+
+impl Recomputed {
+    fn from_truth(k: &Kpis) -> Self {
+        Self {
+            received: k.hotline_tickets_received,
+            received_wc: k.hotline_wc_tickets_received,
+            valid: k.hotline_valid_visits,
+            contacted: k.hotline_contacted,
+            resolved: k.hotline_resolved,
+            satisfied: k.hotline_satisfied,
+            basic: k.hotline_basic_satisfied,
+            centres: k.elderly_service_centres_opened,
+            stations: k.elderly_care_stations_opened,
+            meals: k.meal_points_opened,
+            childcare: k.inclusive_childcare_places_added,
+            parking: k.parking_spaces_added,
+            charging: k.charging_points_added,
+            elevators: k.elevators_completed,
+            age_friendly: k.age_friendly_households,
+        }
+    }
+}
+
+fn week(d: chrono::NaiveDate) -> String {
+    clock::iso_week(clock::day_of(d))
+}
+
+#[test]
+fn valid_events_land_bad_ones_are_rejected_and_the_truth_matches_the_rows() {
+    let mut config = common::config("chongqing", "2024-01-01", "2024-02-29", 0.004, 11);
+    // Enough invalid records that even the small renovation stream gets every class.
+    config.bad_ratio = 0.1;
+    let mut sink = MemorySink::default();
+    let truth = common::run(config, &mut sink);
+    let ctx = normaliser();
+
+    let mut seen = HashSet::new();
+    let mut by_class: BTreeMap<(Topic, String), u64> = BTreeMap::new();
+    let mut counts: BTreeMap<Topic, (u64, u64)> = BTreeMap::new();
+    let mut got: BTreeMap<(String, String), Recomputed> = BTreeMap::new();
+    let mut latest: HashMap<
+        String,
+        (
+            i32,
+            String,
+            Option<Box<civicpulse_core::event::hotline::HotlineTicketRow>>,
+        ),
+    > = HashMap::new();
+    let mut hashed = 0;
+    for (topic, key, payload, kind) in &sink.records {
+        let landed = land(&ctx, *topic, payload);
+        match kind {
+            RecordKind::Bad(class) => {
+                let rejection = landed
+                    .err()
+                    .unwrap_or_else(|| panic!("{class:?} record landed"));
+                assert_eq!(
+                    rejection.class,
+                    class.reject_class(),
+                    "{class:?}: {rejection}"
+                );
+                *by_class
+                    .entry((*topic, class.as_str().to_owned()))
+                    .or_default() += 1;
+                continue;
+            }
+            RecordKind::Duplicate | RecordKind::Valid => {}
+        }
+        let row = landed
+            .unwrap_or_else(|e| panic!("{topic:?} {}: {e}", String::from_utf8_lossy(payload)));
+        let c = counts.entry(*topic).or_default();
+        let event_id = match &row {
+            Row::Hotline(r) => r.event_id.clone(),
+            Row::Facility(r) => r.event_id.clone(),
+            Row::Renovation(r) => r.event_id.clone(),
+        };
+        let first = seen.insert(event_id);
+        assert_eq!(
+            first,
+            *kind == RecordKind::Valid,
+            "duplicates repeat an event id, valid events do not"
+        );
+        if !first {
+            c.1 += 1;
+            continue;
+        }
+        c.0 += 1;
+        match row {
+            Row::Hotline(r) => {
+                assert_eq!(key, r.ticket_id.as_bytes());
+                if r.caller_hash.is_some() {
+                    hashed += 1;
+                }
+                let e = got
+                    .entry((r.district.clone(), week(r.event_date.to_naive())))
+                    .or_default();
+                if r.event_type == "hotline.ticket_created" {
+                    e.received += 1;
+                    e.received_wc += i64::from(r.wc_category.is_some());
+                }
+                let slot = latest
+                    .entry(r.ticket_id.clone())
+                    .or_insert((0, String::new(), None));
+                assert!(r.ticket_version > slot.0, "versions increase in send order");
+                *slot = (r.ticket_version, r.district.clone(), Some(r));
+            }
+            Row::Facility(r) => {
+                assert_eq!(key, r.facility_id.as_bytes());
+                let e = got
+                    .entry((r.district.clone(), week(r.event_date.to_naive())))
+                    .or_default();
+                let t = r.facility_type.as_str();
+                if r.op == "create" {
+                    e.centres += i64::from(t == "elderly_service_center");
+                    e.stations +=
+                        i64::from(matches!(t, "elderly_care_station" | "elderly_day_care"));
+                    e.meals +=
+                        i64::from(matches!(t, "meal_assistance_point" | "community_canteen"));
+                }
+                if t == "childcare_center" && r.is_inclusive == Some(true) {
+                    e.childcare += i64::from(r.childcare_places_delta.unwrap_or(0));
+                }
+                if t == "parking_lot" {
+                    e.parking += i64::from(r.parking_spaces_delta.unwrap_or(0));
+                }
+                if t == "ev_charger" {
+                    e.charging += i64::from(r.charging_points_delta.unwrap_or(0));
+                }
+            }
+            Row::Renovation(r) => {
+                assert_eq!(key, r.project_id.as_bytes());
+                let e = got
+                    .entry((r.district.clone(), week(r.status_date.to_naive())))
+                    .or_default();
+                if r.to_status == "completed" {
+                    match r.project_type.as_str() {
+                        "elevator_retrofit" => {
+                            e.elevators += i64::from(r.elevators_count.unwrap_or(0))
+                        }
+                        "aging_friendly_retrofit" => {
+                            e.age_friendly += i64::from(r.households_benefited.unwrap_or(0))
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    // hotline_ticket_latest: surveyed/archived rows with a valid visit, by their own date.
+    for (_, district, row) in latest.into_values() {
+        let r = row.unwrap();
+        if matches!(r.status.as_str(), "surveyed" | "archived") && r.is_valid_visit == Some(true) {
+            let e = got
+                .entry((district, week(r.event_date.to_naive())))
+                .or_default();
+            e.valid += 1;
+            e.contacted += i64::from(r.contacted == Some(true));
+            e.resolved += i64::from(r.resolved == Some(true));
+            e.satisfied += i64::from(r.satisfaction.as_deref() == Some("satisfied"));
+            e.basic += i64::from(r.satisfaction.as_deref() == Some("basic"));
+        }
+    }
+    got.retain(|_, v| *v != Recomputed::default());
+
+    // Every class was injected on every topic, and the truth counted the records sent.
+    for topic in Topic::ALL {
+        let t = &truth.topics[topic.topic()];
+        let (valid, dups) = counts[&topic];
+        assert_eq!((t.valid, t.duplicates), (valid, dups), "{topic:?}");
+        for class in citysim::bad::BadClass::ALL {
+            let n = by_class
+                .get(&(topic, class.as_str().to_owned()))
+                .copied()
+                .unwrap_or(0);
+            assert!(n >= 1, "{topic:?} has no {class:?} record");
+            assert_eq!(t.bad_by_class.get(class.as_str()).copied().unwrap_or(0), n);
+        }
+    }
+    assert!(
+        truth.topics["hotline.tickets"].duplicates > 0,
+        "some upstream duplicates"
+    );
+    assert!(hashed > 1000, "caller phone numbers land as hashes");
+
+    let expected: BTreeMap<(String, String), Recomputed> = truth
+        .districts
+        .iter()
+        .flat_map(|(code, d)| {
+            d.weeks
+                .iter()
+                .flatten()
+                .map(move |(w, k)| ((code.clone(), w.clone()), Recomputed::from_truth(k)))
+        })
+        .filter(|(_, v)| *v != Recomputed::default())
+        .collect();
+    assert_eq!(got.len(), expected.len());
+    for (k, v) in &expected {
+        assert_eq!(got.get(k), Some(v), "{k:?}");
+    }
+
+    // The three rates are plausible.
+    let city = &truth.city.kpis;
+    for rate in [
+        city.response_rate,
+        city.resolution_rate,
+        city.satisfaction_rate,
+    ] {
+        let r = rate.unwrap();
+        assert!((0.85..=0.99).contains(&r), "{r}");
+    }
+}
+
+#[test]
+fn hotline_volume_is_of_the_order_of_the_real_city() {
+    // One January week of Beijing at 1 %, extrapolated to the year and the whole city.
+    let mut config = common::config("beijing", "2024-01-08", "2024-01-14", 0.01, 3);
+    config.streams = vec![Topic::Hotline];
+    let mut sim = citysim::Simulation::new(config).unwrap();
+    let share = sim.city().population() as f64 / citysim::profile::BEIJING.population() as f64;
+    let mut sink = citysim::NullSink::default();
+    let truth = sim
+        .run(
+            &mut sink,
+            &mut citysim::sim::Quiet,
+            &std::sync::atomic::AtomicBool::new(false),
+        )
+        .unwrap();
+    let week = truth.city.kpis.hotline_tickets_received as f64;
+    let per_year = week * 365.25 / 7.0 / 0.97 / share;
+    assert!((17e6..23e6).contains(&per_year), "{per_year}");
+    let events = truth.topics["hotline.tickets"].valid as f64 / week;
+    assert!(
+        (3.0..8.0).contains(&events),
+        "{events} events per ticket within the week"
+    );
+}
