@@ -238,11 +238,18 @@ impl LakeTable {
         let mut writer = RecordBatchWriter::for_table(&self.table)?
             .with_writer_properties(self.files.writer_properties())
             .with_target_file_size(self.files.target_file_size);
+        // One partition's files at a time: an open Parquet writer holds zstd contexts for every
+        // column, so writing all district/month partitions at once peaked at over 1 GiB.
+        let runs = partition_runs(&batch)?;
         let handle = tokio::runtime::Handle::current();
         let adds = tokio::task::spawn_blocking(move || {
             handle.block_on(async move {
-                writer.write(batch).await?;
-                writer.flush().await
+                let mut adds = Vec::new();
+                for run in runs {
+                    writer.write(batch.slice(run.start, run.len())).await?;
+                    adds.extend(writer.flush().await?);
+                }
+                Ok::<_, DeltaTableError>(adds)
             })
         })
         .await??;
@@ -312,6 +319,21 @@ impl LakeTable {
             .map(LakeError::Delta)
             .unwrap_or_else(|| LakeError::Delta(DeltaTableError::Generic("commit failed".into()))))
     }
+}
+
+/// Row ranges of `batch` with one `district`/`month` each (consecutive rows: a batch sorted by
+/// partition gives one range per partition).
+fn partition_runs(batch: &RecordBatch) -> Result<Vec<std::ops::Range<usize>>, LakeError> {
+    let columns: Vec<_> = PARTITION_COLUMNS
+        .iter()
+        .map(|name| {
+            batch
+                .column_by_name(name)
+                .cloned()
+                .ok_or_else(|| LakeError::UnsafePartition(format!("missing column {name}")))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(arrow::compute::partition(&columns)?.ranges())
 }
 
 /// Defence in depth: partition values were validated upstream, but nothing that could name
