@@ -55,7 +55,7 @@ struct Args {
     #[arg(long, default_value = "")]
     topic_prefix: String,
     /// Partitions of topics citysim creates (existing topics are left as they are).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..))]
     partitions: i32,
     /// Extra librdkafka producer property `key=value` (repeatable).
     #[arg(long = "kafka-property", value_parser = parse_property)]

@@ -228,6 +228,7 @@ pub struct KafkaSink {
 impl KafkaSink {
     /// A producer for `brokers` writing to `<prefix><topic>`; `properties` are extra librdkafka
     /// settings.
+    ///
     /// Topics that do not exist yet are created with `partitions` partitions.
     pub fn new(
         brokers: &str,

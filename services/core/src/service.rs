@@ -66,6 +66,9 @@ pub enum ServiceError {
     /// Kafka clients could not be created.
     #[error("kafka: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
+    /// A startup task on the blocking pool failed.
+    #[error("startup: {0}")]
+    Task(#[from] tokio::task::JoinError),
     /// The lake could not be opened.
     #[error("lake: {0}")]
     Lake(#[from] LakeError),
@@ -177,7 +180,11 @@ pub async fn run_ingest<E: Event>(
     let consumer = landing_consumer(&settings.kafka, metrics.clone())?;
     // The dead-letter topic mirrors the source topic's partitions.
     let kafka = client_config(&settings.kafka);
-    let partitions = partition_count(&kafka, &settings.kafka.topic)?.unwrap_or(1);
+    let (config, topic) = (kafka.clone(), settings.kafka.topic.clone());
+    // A metadata request blocks its thread for up to 10 s.
+    let partitions = tokio::task::spawn_blocking(move || partition_count(&config, &topic))
+        .await??
+        .unwrap_or(1);
     ensure_topics(&kafka, &[(&settings.kafka.dlq_topic(), partitions)]).await?;
     let dead_letter = DeadLetter::new(&settings.kafka)?;
     let engine = LandingEngine::<E>::new(
