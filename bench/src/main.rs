@@ -4,6 +4,10 @@
 //! measures (1) a plain librdkafka consumer that reads and discards the topic, the ceiling, and
 //! (2) `hotline-ingest` from its start to the last row committed, with its peak RSS. Each is
 //! run several times; medians and the ratio are printed and written as JSON.
+//!
+//! `query`: the KPI catalogue through kpi-query against DuckDB (see [`query`]).
+
+mod query;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -22,6 +26,8 @@ use rdkafka::message::Message;
 enum Command {
     /// hotline-ingest from a pre-filled topic to committed Parquet, against a raw consumer.
     Ingest(IngestArgs),
+    /// The KPI catalogue through kpi-query against DuckDB over the same files.
+    Query(query::QueryArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -216,13 +222,30 @@ fn ingest(args: IngestArgs) {
         args.runs
     );
     if let Some(path) = args.json {
-        std::fs::write(&path, serde_json::to_string_pretty(&result).expect("JSON"))
-            .expect("write results");
+        merge_results(&path, "ingest", result);
     }
+}
+
+/// Writes `value` under `key` of the JSON results file, keeping the other benchmarks' keys.
+fn merge_results(path: &Path, key: &str, value: serde_json::Value) {
+    let mut all: serde_json::Value = std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .filter(serde_json::Value::is_object)
+        .unwrap_or_else(|| serde_json::json!({}));
+    all[key] = value;
+    std::fs::write(path, serde_json::to_string_pretty(&all).expect("JSON")).expect("write results");
 }
 
 fn main() {
     match Command::parse() {
         Command::Ingest(args) => ingest(args),
+        Command::Query(args) => {
+            let json = args.json.clone();
+            let result = query::run(args);
+            if let Some(path) = json {
+                merge_results(&path, "query", result);
+            }
+        }
     }
 }

@@ -10,6 +10,7 @@ pub mod events;
 pub mod kafka;
 pub mod process;
 pub mod python;
+pub mod query;
 pub mod scenario;
 
 use std::path::PathBuf;

@@ -180,3 +180,18 @@ impl Lake {
         self.dir.path().join("logs")
     }
 }
+
+/// Runs citysim to completion with `args`; returns its ground truth.
+pub fn citysim(args: &[&str], truth: &Path) -> serde_json::Value {
+    let out = std::process::Command::new(crate::process::binary("citysim"))
+        .args(args)
+        .args(["--quiet", "--truth", truth.to_str().expect("UTF-8")])
+        .output()
+        .expect("citysim runs");
+    assert!(
+        out.status.success(),
+        "citysim {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&std::fs::read(truth).expect("truth file")).expect("truth JSON")
+}

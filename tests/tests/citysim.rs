@@ -3,32 +3,15 @@
 //! citysim's ground truth, including Haidian's published 2024 figures.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use civicpulse_tests::broker::TestBroker;
 use civicpulse_tests::events::Stream;
 use civicpulse_tests::kafka::{create_topic, read_topic};
-use civicpulse_tests::process::{ServiceProcess, binary};
+use civicpulse_tests::process::ServiceProcess;
 use civicpulse_tests::python;
-use civicpulse_tests::scenario::{Lake, runtime, start_service, wait_rows};
+use civicpulse_tests::scenario::{Lake, citysim, runtime, start_service, wait_rows};
 use serde_json::Value;
-
-/// Runs citysim to completion with `args`; returns its ground truth.
-fn citysim(args: &[&str], truth: &Path) -> Value {
-    let out = Command::new(binary("citysim"))
-        .args(args)
-        .args(["--quiet", "--truth", truth.to_str().unwrap()])
-        .output()
-        .expect("citysim runs");
-    assert!(
-        out.status.success(),
-        "citysim {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&std::fs::read(truth).unwrap()).expect("truth JSON")
-}
 
 fn topic_truth(truth: &Value, stream: Stream) -> (u64, u64, u64) {
     let t = &truth["topics"][stream.topic()];

@@ -3,6 +3,8 @@
 
 use std::ops::Range;
 
+use civicpulse_core::event::facility::FacilityType;
+use civicpulse_core::event::renovation::{ProjectStatus, QuantityUnit};
 use serde::Serialize;
 
 use crate::SimError;
@@ -100,15 +102,59 @@ pub enum Metric {
     InfillInvestmentFen,
     /// An infill project's first investment in a community: `value` is the community index.
     InfillCommunity,
+    /// K07 (renovation part): change of `quantity_completed_cum` (hundredths) of parking
+    /// projects counted in 个.
+    ParkingSpacesRenovation,
+    /// K16: households of old-compound renovations reaching `completed`.
+    OldCompoundHouseholds,
+    /// K16: an old-compound renovation reaching `completed`: `value` is its compound key
+    /// ([`compound_key`]).
+    CompoundCompleted,
+    /// K21: days from the start (approved → started) to completion, on the completion day.
+    BuildDays,
+    /// K21: projects completed that had such a start.
+    BuildProjects,
+    /// K19: change of a project's landed `investment_completed_cum_yuan` (fen).
+    InvestmentFen,
+    /// K20: a project's first positive completed investment: `value` is the community index.
+    InvestedCommunity,
+    /// K30: tickets whose latest event has a `closed_time`, by its local date.
+    Closed,
+    /// K30: those closed by their `due_time`.
+    ClosedOnTime,
+    /// K30: those with `reopen_count > 0`.
+    Reopened,
     /// Change of the stock of facilities of type `FacilityType::ALL[i]`.
     Stock(u8),
+    /// K17: change of the number of projects whose latest status is `ProjectStatus::ALL[i]`.
+    Status(u8),
+    /// K22: change of `quantity_completed_cum` (hundredths) in unit `QuantityUnit::ALL[i]`.
+    Quantity(u8),
 }
 
-/// Metrics that are not per facility type.
-pub const FIXED_METRICS: usize = 24;
+/// Metrics that are not per facility type, project status or quantity unit.
+pub const FIXED_METRICS: usize = 34;
+
+/// Per-type facility stocks ([`Metric::Stock`]).
+pub const STOCK_METRICS: usize = FacilityType::ALL.len();
+
+/// Per-status project counts ([`Metric::Status`]).
+pub const STATUS_METRICS: usize = ProjectStatus::ALL.len();
+
+/// Per-unit quantities ([`Metric::Quantity`]).
+pub const QUANTITY_METRICS: usize = QuantityUnit::ALL.len();
+
+/// Every metric's slot: fixed, then per facility type, project status and quantity unit.
+pub const METRICS: usize = FIXED_METRICS + STOCK_METRICS + STATUS_METRICS + QUANTITY_METRICS;
+
+/// The key of an old compound in [`Metric::CompoundCompleted`]: its community and compound
+/// index, as its `compound_id` spells them.
+pub fn compound_key(community: usize, compound: usize) -> i64 {
+    ((community as i64) << 16) | compound as i64
+}
 
 impl Metric {
-    /// Every metric except the per-type stocks, in tally order.
+    /// Every metric except the per-type, per-status and per-unit ones, in tally order.
     pub const FIXED: [Metric; FIXED_METRICS] = [
         Metric::TicketsReceived,
         Metric::TicketsReceivedWc,
@@ -134,12 +180,32 @@ impl Metric {
         Metric::InfillDeclared,
         Metric::InfillInvestmentFen,
         Metric::InfillCommunity,
+        Metric::ParkingSpacesRenovation,
+        Metric::OldCompoundHouseholds,
+        Metric::CompoundCompleted,
+        Metric::BuildDays,
+        Metric::BuildProjects,
+        Metric::InvestmentFen,
+        Metric::InvestedCommunity,
+        Metric::Closed,
+        Metric::ClosedOnTime,
+        Metric::Reopened,
     ];
+
+    /// Whether the metric names a distinct key (in `value`) rather than adding an amount.
+    pub fn is_distinct(self) -> bool {
+        matches!(
+            self,
+            Metric::InfillCommunity | Metric::CompoundCompleted | Metric::InvestedCommunity
+        )
+    }
 
     /// Dense index of the metric.
     pub fn index(self) -> usize {
         match self {
             Metric::Stock(i) => FIXED_METRICS + usize::from(i),
+            Metric::Status(i) => FIXED_METRICS + STOCK_METRICS + usize::from(i),
+            Metric::Quantity(i) => FIXED_METRICS + STOCK_METRICS + STATUS_METRICS + usize::from(i),
             m => Metric::FIXED
                 .iter()
                 .position(|&f| f == m)

@@ -437,6 +437,10 @@ struct Step {
 /// satisfaction).
 type Contribution = (i32, bool, bool, Satisfaction);
 
+/// The contribution of a ticket's latest event to K30 when it has a `closed_time`: (local day
+/// of `closed_time`, closed by `due_time`, reopened at least once).
+type Closure = (i32, bool, bool);
+
 /// A live ticket: everything decided at arrival.
 struct Ticket {
     uid: u64,
@@ -464,6 +468,7 @@ struct Ticket {
     due: i64,
     steps: Vec<Step>,
     contribution: Option<Contribution>,
+    closure: Option<Closure>,
 }
 
 /// The texts of a ticket, in [`Ticket::text`].
@@ -994,6 +999,7 @@ impl HotlineGen {
             due,
             steps,
             contribution: None,
+            closure: None,
         };
         self.next_uid += 1;
         let slot = match self.free.pop() {
@@ -1447,7 +1453,40 @@ impl HotlineGen {
             }
             ticket.contribution = now;
         }
+        let closed = closed_t.map(|c| {
+            let at = map.ms(c);
+            let on_time = dispatched && at <= map.ms(ticket.due);
+            (clock::local_day(at), on_time, reopens > 0)
+        });
+        closure_tallies(&mut ticket.closure, closed, t);
     }
+}
+
+/// K30: replaces a ticket's previous closure contribution with `now`.
+fn closure_tallies(prev: &mut Option<Closure>, now: Option<Closure>, t: &mut Vec<Tally>) {
+    if *prev == now {
+        return;
+    }
+    for (sign, closure) in [(-1, *prev), (1, now)] {
+        let Some((day, on_time, reopened)) = closure else {
+            continue;
+        };
+        let mut push = |metric| {
+            t.push(Tally {
+                metric,
+                day,
+                value: sign,
+            })
+        };
+        push(Metric::Closed);
+        if on_time {
+            push(Metric::ClosedOnTime);
+        }
+        if reopened {
+            push(Metric::Reopened);
+        }
+    }
+    *prev = now;
 }
 
 fn round6(x: f64) -> f64 {

@@ -24,6 +24,7 @@ pub mod emit;
 pub mod facility;
 pub mod hotline;
 pub mod json;
+pub mod lake_sink;
 pub mod names;
 pub mod profile;
 pub mod renovation;
@@ -33,6 +34,7 @@ pub mod sink;
 pub mod truth;
 
 pub use emit::Topic;
+pub use lake_sink::LakeSink;
 pub use sim::{Observer, SimConfig, Simulation};
 pub use sink::{JsonlSink, KafkaSink, MemorySink, NullSink, Record, RecordKind, Sink, SinkError};
 pub use truth::GroundTruth;

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 use citysim::clock::{self, Period};
 use citysim::{
-    GroundTruth, JsonlSink, KafkaSink, NullSink, Observer, SimConfig, SimError, Simulation, Sink,
-    Topic, profile,
+    GroundTruth, JsonlSink, KafkaSink, LakeSink, NullSink, Observer, SimConfig, SimError,
+    Simulation, Sink, SinkError, Topic, profile,
 };
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -25,7 +25,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 /// Simulates a city's complete-community programme and emits its event streams.
 #[derive(Debug, Parser)]
 #[command(name = "citysim", version, about)]
-#[command(group(clap::ArgGroup::new("output").required(true).args(["out", "brokers", "discard"])))]
+#[command(group(clap::ArgGroup::new("output").required(true).args(["out", "brokers", "lake", "discard"])))]
 struct Args {
     /// City: beijing, chongqing (central districts) or hangzhou.
     #[arg(long, default_value = "beijing")]
@@ -48,6 +48,10 @@ struct Args {
     /// Produce to Kafka at these bootstrap servers.
     #[arg(long)]
     brokers: Option<String>,
+    /// Land the events straight into the lake at this directory, normalised by the ingest
+    /// services' code (for benchmarks and demos; needs CIVICPULSE_HASH_KEY).
+    #[arg(long)]
+    lake: Option<PathBuf>,
     /// Generate and count records without writing them (measures the generator alone).
     #[arg(long)]
     discard: bool,
@@ -197,6 +201,11 @@ fn run(args: &Args) -> Result<GroundTruth, SimError> {
     let mut sim = Simulation::new(config)?;
     let streams = sim.config().streams.clone();
     let mut sink: Box<dyn Sink> = match (&args.out, &args.brokers) {
+        _ if args.lake.is_some() => {
+            let key = civicpulse_core::settings::Settings::hash_key()
+                .map_err(|e| SinkError::Lake(e.to_string()))?;
+            Box::new(LakeSink::new(args.lake.as_deref().expect("checked"), &key)?)
+        }
         (Some(dir), _) => {
             let mut s = JsonlSink::new(dir, &args.topic_prefix)?;
             s.create(&streams)?;

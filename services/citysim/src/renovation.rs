@@ -18,11 +18,12 @@ use civicpulse_core::event::renovation::{
     AmountUnit, ProjectStatus, ProjectType, QuantityUnit, RenovationClass, RenovationEventType,
     RenovationProgress,
 };
+use civicpulse_core::row::{Decimal2, Yuan};
 
 use crate::SimError;
 use crate::city::{City, District};
 use crate::clock::{self, DAY_MS, HOUR_MS, MINUTE_MS, Period, TimeMap};
-use crate::emit::{Chunk, Generator, Metric, Tally, Topic, opt_buf, set, set_opt};
+use crate::emit::{Chunk, Generator, Metric, Tally, Topic, compound_key, opt_buf, set, set_opt};
 use crate::profile::{CityProfile, FlowKpi, Scope, haidian_rates};
 use crate::rng::{self, Purpose, SimRng, apportion, chance, int, uniform};
 
@@ -1176,18 +1177,8 @@ impl RenovationGen {
         b.status_date = clock::date(map.day(s.day));
         b.planned_start_date = Some(clock::date(map.day(pr.planned_start)));
         b.planned_end_date = Some(clock::date(map.day(pr.planned_end)));
-        let frac = s.pct / 100.0;
-        let whole = matches!(
-            pr.unit,
-            U::Elevator | U::Household | U::Building | U::Piece | U::Site
-        );
-        let done = if whole {
-            (pr.quantity * frac).floor()
-        } else {
-            (pr.quantity * frac * 100.0).round() / 100.0
-        };
         b.quantity_planned = Some(Number(pr.quantity));
-        b.quantity_completed_cum = Some(Number(done));
+        b.quantity_completed_cum = Some(Number(quantity_done(pr, s.pct)));
         b.quantity_unit = Some(pr.unit);
         b.households_benefited = Some(pr.households);
         b.residents_benefited = Some((f64::from(pr.households) * 2.6).round() as i32);
@@ -1196,8 +1187,7 @@ impl RenovationGen {
         b.progress_pct = started.then_some(Number(s.pct));
         let amount = |yuan: f64| Number(money(yuan, pr.wanyuan));
         b.investment_planned_yuan = Some(amount(pr.invest_planned));
-        let spent = pr.invest_planned * pr.cost_factor * frac;
-        b.investment_completed_cum_yuan = Some(amount(spent));
+        b.investment_completed_cum_yuan = Some(Number(spent(pr, s.pct)));
         let approved = step_reached(pr, step, StepKind::Approved);
         let funds = |i: usize| {
             (approved && pr.funding[i] > 0.0).then(|| amount(pr.invest_planned * pr.funding[i]))
@@ -1304,35 +1294,198 @@ impl RenovationGen {
             }),
             _ => {}
         }
-        if pr.infill_in_period {
-            let fen = |pct: f64| {
-                fen(
-                    money(pr.invest_planned * pr.cost_factor * pct / 100.0, pr.wanyuan),
-                    pr.wanyuan,
-                )
-            };
-            let before = if step == 0 {
-                0
-            } else {
-                fen(pr.steps[step - 1].pct)
-            };
-            let now = fen(s.pct);
-            if now != before {
-                t.push(Tally {
-                    metric: Metric::InfillInvestmentFen,
-                    day,
-                    value: now - before,
-                });
-            }
-            if before == 0 && now > 0 {
-                t.push(Tally {
-                    metric: Metric::InfillCommunity,
-                    day,
-                    value: pr.community as i64,
-                });
-            }
+        status_tallies(pr, step, day, t);
+        investment_tallies(pr, step, day, t);
+        quantity_tallies(pr, step, day, t);
+        completion_tallies(pr, step, map, t);
+    }
+}
+
+/// K17: the project leaves its previous status and enters the new one.
+fn status_tallies(pr: &Project, step: usize, day: i32, t: &mut Vec<Tally>) {
+    let to = transition(pr, step).2;
+    let before = (step > 0).then(|| transition(pr, step - 1).2);
+    if before == Some(to) {
+        return;
+    }
+    for (status, value) in [(before, -1), (Some(to), 1)] {
+        if let Some(status) = status {
+            t.push(Tally {
+                metric: Metric::Status(status_index(status)),
+                day,
+                value,
+            });
         }
     }
+}
+
+/// K19 and K20 for every project, and the infill figures: the change of the landed completed
+/// investment, and the first time it is positive (it never falls back: progress only grows, so
+/// a project counts for its community from then on).
+fn investment_tallies(pr: &Project, step: usize, day: i32, t: &mut Vec<Tally>) {
+    let before = if step == 0 {
+        0
+    } else {
+        invested_fen(pr, pr.steps[step - 1].pct)
+    };
+    let now = invested_fen(pr, pr.steps[step].pct);
+    let first = before == 0 && now > 0;
+    let mut push = |metric, value| t.push(Tally { metric, day, value });
+    if now != before {
+        push(Metric::InvestmentFen, now - before);
+    }
+    if first {
+        push(Metric::InvestedCommunity, pr.community as i64);
+    }
+    if pr.infill_in_period {
+        if now != before {
+            push(Metric::InfillInvestmentFen, now - before);
+        }
+        if first {
+            push(Metric::InfillCommunity, pr.community as i64);
+        }
+    }
+}
+
+/// K22 (network projects, by unit) and K07 (parking projects counted in 个): the change of the
+/// landed completed quantity since the project's previous event.
+fn quantity_tallies(pr: &Project, step: usize, day: i32, t: &mut Vec<Tally>) {
+    let metric = if K22_TYPES.contains(&pr.ptype) {
+        Metric::Quantity(unit_index(pr.unit))
+    } else if pr.ptype == P::ParkingFacility && pr.unit == U::Piece {
+        Metric::ParkingSpacesRenovation
+    } else {
+        return;
+    };
+    let landed = |pct: f64| landed_hundredths(quantity_done(pr, pct));
+    let before = if step == 0 {
+        0
+    } else {
+        landed(pr.steps[step - 1].pct)
+    };
+    let now = landed(pr.steps[step].pct);
+    if now != before {
+        t.push(Tally {
+            metric,
+            day,
+            value: now - before,
+        });
+    }
+}
+
+/// K16 and K21 on a project's completion.
+fn completion_tallies(pr: &Project, step: usize, map: &TimeMap, t: &mut Vec<Tally>) {
+    use ProjectStatus as S;
+    if transition(pr, step).2 != S::Completed {
+        return;
+    }
+    let day = map.day(pr.steps[step].day);
+    if pr.ptype == P::OldCompoundRenovation {
+        t.push(Tally {
+            metric: Metric::OldCompoundHouseholds,
+            day,
+            value: i64::from(pr.households),
+        });
+        if let Some(cp) = pr.compound {
+            t.push(Tally {
+                metric: Metric::CompoundCompleted,
+                day,
+                value: compound_key(pr.community, cp),
+            });
+        }
+    }
+    let start = (0..step).find(|&j| {
+        matches!(
+            transition(pr, j),
+            (RenovationEventType::Started, Some(S::Approved), _)
+        )
+    });
+    if let Some(j) = start {
+        t.push(Tally {
+            metric: Metric::BuildDays,
+            day,
+            value: i64::from(day - map.day(pr.steps[j].day)),
+        });
+        t.push(Tally {
+            metric: Metric::BuildProjects,
+            day,
+            value: 1,
+        });
+    }
+}
+
+/// Index of `s` in [`ProjectStatus::ALL`].
+fn status_index(s: ProjectStatus) -> u8 {
+    ProjectStatus::ALL
+        .iter()
+        .position(|&x| x == s)
+        .expect("every status is listed") as u8
+}
+
+/// Index of `u` in [`QuantityUnit::ALL`].
+fn unit_index(u: QuantityUnit) -> u8 {
+    QuantityUnit::ALL
+        .iter()
+        .position(|&x| x == u)
+        .expect("every unit is listed") as u8
+}
+
+/// Project types whose completed quantities K22 sums by unit.
+pub const K22_TYPES: [ProjectType; 3] = [
+    P::OverheadLinesBurial,
+    P::PipeNetwork,
+    P::RainSewageSeparation,
+];
+
+/// The units of the [`K22_TYPES`] projects, in [`QuantityUnit::ALL`] order.
+pub fn k22_units() -> Vec<QuantityUnit> {
+    QuantityUnit::ALL
+        .iter()
+        .copied()
+        .filter(|&u| {
+            KINDS
+                .iter()
+                .any(|k| K22_TYPES.contains(&k.ptype) && k.unit == u)
+        })
+        .collect()
+}
+
+/// 累计完成量 of `pr` at progress `pct` (0–100): whole units round down, others to hundredths.
+fn quantity_done(pr: &Project, pct: f64) -> f64 {
+    let frac = pct / 100.0;
+    let whole = matches!(
+        pr.unit,
+        U::Elevator | U::Household | U::Building | U::Piece | U::Site
+    );
+    if whole {
+        (pr.quantity * frac).floor()
+    } else {
+        (pr.quantity * frac * 100.0).round() / 100.0
+    }
+}
+
+/// 累计完成投资 of `pr` at progress `pct` (0–100), as the project reports it.
+fn spent(pr: &Project, pct: f64) -> f64 {
+    money(
+        pr.invest_planned * pr.cost_factor * (pct / 100.0),
+        pr.wanyuan,
+    )
+}
+
+/// The landed completed investment (fen) of `pr` at progress `pct`.
+fn invested_fen(pr: &Project, pct: f64) -> i64 {
+    let unit = if pr.wanyuan {
+        AmountUnit::TenThousandYuan
+    } else {
+        AmountUnit::Yuan
+    };
+    // The ingest's own conversion: reported amount × unit factor, rounded to fen.
+    Yuan::from_f64(spent(pr, pct) * unit.yuan_factor()).map_or(0, |d| d.0 as i64)
+}
+
+/// The landed hundredths of a reported quantity.
+fn landed_hundredths(v: f64) -> i64 {
+    Decimal2::<14>::from_f64(v).map_or(0, |d| d.0 as i64)
 }
 
 /// An amount in yuan as the project reports it: 2 decimals in yuan or in 万元.
@@ -1341,15 +1494,6 @@ fn money(yuan: f64, wanyuan: bool) -> f64 {
         (yuan / 100.0).round() / 100.0
     } else {
         (yuan * 100.0).round() / 100.0
-    }
-}
-
-/// The landed value in fen of a reported amount.
-fn fen(reported: f64, wanyuan: bool) -> i64 {
-    if wanyuan {
-        (reported * 1e6).round() as i64
-    } else {
-        (reported * 100.0).round() as i64
     }
 }
 
@@ -1480,7 +1624,7 @@ mod tests {
             assert!(
                 pr.steps
                     .windows(2)
-                    .all(|w| w[0].time < w[1].time && w[0].day <= w[1].day),
+                    .all(|w| w[0].time < w[1].time && w[0].day <= w[1].day && w[0].pct <= w[1].pct),
                 "{pr:?}"
             );
         }

@@ -29,6 +29,9 @@ pub enum SinkError {
     /// The producer could not be created or a record was refused.
     #[error("kafka: {0}")]
     Kafka(String),
+    /// The lake could not be opened or a commit failed.
+    #[error("lake: {0}")]
+    Lake(String),
 }
 
 /// What a record is, for sinks that keep it (tests) and for the ground truth.

@@ -5,16 +5,19 @@
 //! excluding upstream duplicates and invalid records. The definitions, stated so a query can
 //! reproduce them exactly, are written into the truth file itself ([`DEFINITIONS`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::RangeInclusive;
 
 use civicpulse_core::event::facility::FacilityType;
+use civicpulse_core::event::renovation::{ProjectStatus, QuantityUnit};
 use serde::Serialize;
 
 use crate::bad::BadClass;
 use crate::city::City;
 use crate::clock::{self, Period};
-use crate::emit::{FIXED_METRICS, Metric, Tally, Topic};
+use crate::emit::{METRICS, Metric, Tally, Topic};
 use crate::profile::{Figure, FlowKpi, Scope, StockKpi};
+use crate::renovation;
 
 /// How each KPI of the truth is defined, for the SQL that should reproduce it.
 pub const DEFINITIONS: &[(&str, &str)] = &[
@@ -81,6 +84,10 @@ pub const DEFINITIONS: &[(&str, &str)] = &[
         "K07 (facility part): SUM(parking_spaces_delta) WHERE facility_type = 'parking_lot', by event_date",
     ),
     (
+        "parking_spaces_added_renovation",
+        "K07 (renovation part): SUM of Δquantity_completed_cum (as in quantity_completed_by_unit) of renovation_progress events WHERE project_type = 'parking_facility' AND quantity_unit = '个', by status_date (citysim's parking projects count sites, 处, so this is 0)",
+    ),
+    (
         "charging_points_added",
         "K06 flow: SUM(charging_points_delta) WHERE facility_type = 'ev_charger', by event_date",
     ),
@@ -105,6 +112,38 @@ pub const DEFINITIONS: &[(&str, &str)] = &[
         "K15: SUM(households_benefited) WHERE project_type = 'aging_friendly_retrofit' AND to_status = 'completed', by status_date",
     ),
     (
+        "old_compounds_completed",
+        "K16 item 'compounds': COUNT(DISTINCT compound_id) renovation_progress WHERE project_type = 'old_compound_renovation' AND to_status = 'completed' (compound_id IS NOT NULL), by status_date",
+    ),
+    (
+        "old_compound_households_completed",
+        "K16 item 'households': SUM(households_benefited) of those events, by status_date",
+    ),
+    (
+        "build_days_sum",
+        "K21 numerator: over projects with a to_status = 'completed' event whose status_date is in the period and a 'renovation.started' event with from_status = 'approved': SUM(that completed status_date − the status_date of the project's first such start), in days, by the completed status_date",
+    ),
+    (
+        "build_projects",
+        "K21 denominator: COUNT of those projects (projects without such a start are left out)",
+    ),
+    (
+        "quantity_completed_by_unit",
+        "K22: per quantity_unit, SUM of Δ = COALESCE(quantity_completed_cum, 0) − COALESCE(quantity_completed_cum of the same project's preceding event, 0) (preceding by event_time, then event_id, over all its events; 0 before the first) of renovation_progress events WHERE project_type IN ('overhead_lines_burial','pipe_network','rain_sewage_separation'), by status_date; the units of those project types are always listed",
+    ),
+    (
+        "hotline_closed",
+        "K30 denominator: hotline_ticket_latest rows (per ticket_id the event with the highest ticket_version) with closed_time IS NOT NULL, by the Asia/Shanghai date of that closed_time",
+    ),
+    (
+        "hotline_closed_on_time",
+        "K30 'on_time_closure_rate' numerator: those rows with closed_time <= due_time (not on time when due_time IS NULL)",
+    ),
+    (
+        "hotline_reopened",
+        "K30 'reopen_rate' numerator: those rows with reopen_count > 0",
+    ),
+    (
         "renovation_projects_declared",
         "COUNT(*) renovation_progress WHERE event_type = 'renovation.declared', by status_date",
     ),
@@ -123,6 +162,30 @@ pub const DEFINITIONS: &[(&str, &str)] = &[
     (
         "charging_points_stock_end",
         "K06: SUM(charging_points) of those latest rows WHERE facility_type = 'ev_charger'",
+    ),
+    (
+        "projects_by_status_end",
+        "K17: per to_status (every status listed), COUNT of projects whose latest renovation_progress event (by event_time, then event_id) among those with status_date <= the last day of the period has that to_status",
+    ),
+    (
+        "projects_started_end",
+        "K18 'start_rate' numerator: those latest rows with to_status IN ('started','completed','accepted')",
+    ),
+    (
+        "projects_completed_end",
+        "K18 'completion_rate' numerator: those latest rows with to_status IN ('completed','accepted')",
+    ),
+    (
+        "projects_not_cancelled_end",
+        "K18 denominator: those latest rows with to_status <> 'cancelled'",
+    ),
+    (
+        "investment_completed_end_yuan",
+        "K19: SUM(investment_completed_cum_yuan) of those latest rows, every project type (NULL counts 0), as landed: the reported amount × the yuan factor of amount_unit_raw (万元 = 10000), rounded to fen",
+    ),
+    (
+        "communities_with_investment_end",
+        "K20: COUNT(DISTINCT community_code) of those latest rows WHERE investment_completed_cum_yuan > 0",
     ),
     (
         "infill_projects_declared",
@@ -352,12 +415,42 @@ pub struct PeriodTruth {
     /// Flows over the period.
     #[serde(flatten)]
     pub kpis: Kpis,
+    /// K07 (renovation part): parking spaces completed by parking projects counted in 个.
+    pub parking_spaces_added_renovation: i64,
+    /// K16: old compounds whose renovation completed.
+    pub old_compounds_completed: i64,
+    /// K16: households of those renovations.
+    pub old_compound_households_completed: i64,
+    /// K21 numerator: construction days of the projects completed.
+    pub build_days_sum: i64,
+    /// K21 denominator: projects completed with a recorded start.
+    pub build_projects: i64,
+    /// K22: completed quantity of network projects, by unit.
+    pub quantity_completed_by_unit: BTreeMap<String, f64>,
+    /// K30 denominator: tickets closed.
+    pub hotline_closed: i64,
+    /// K30: those closed by their due time.
+    pub hotline_closed_on_time: i64,
+    /// K30: those reopened at least once.
+    pub hotline_reopened: i64,
     /// Facilities open at the end, by type.
     pub facility_stock_end: BTreeMap<String, i64>,
     /// All facilities open at the end.
     pub facility_stock_total_end: i64,
     /// K06 stock.
     pub charging_points_stock_end: i64,
+    /// K17: projects by their status at the end.
+    pub projects_by_status_end: BTreeMap<String, i64>,
+    /// K18: projects started (started, completed or accepted) at the end.
+    pub projects_started_end: i64,
+    /// K18: projects completed (completed or accepted) at the end.
+    pub projects_completed_end: i64,
+    /// K18 denominator: projects not cancelled at the end.
+    pub projects_not_cancelled_end: i64,
+    /// K19: completed investment of every project at the end (yuan).
+    pub investment_completed_end_yuan: f64,
+    /// K20: communities with completed investment at the end.
+    pub communities_with_investment_end: i64,
     /// Gap-filling projects declared in the period.
     pub infill_projects_declared: i64,
     /// Their completed investment at the end (yuan).
@@ -477,7 +570,6 @@ impl GroundTruth {
     }
 }
 
-const METRICS: usize = FIXED_METRICS + 27;
 /// Days of history kept before the period (older renovation history folds into the first).
 const HISTORY_DAYS: i32 = 3000;
 
@@ -487,7 +579,8 @@ pub struct TruthBuilder {
     base_day: i32,
     /// Per district, `METRICS` sums per day from `base_day`.
     days: Vec<Vec<i64>>,
-    infill: BTreeMap<(usize, i64), i64>,
+    /// Distinct keys: (metric, district, key, local day).
+    keys: BTreeSet<(Metric, usize, i64, i32)>,
     topics: [TopicTruth; 3],
     records: u64,
 }
@@ -498,7 +591,7 @@ impl TruthBuilder {
         Self {
             base_day: period.from_day() - HISTORY_DAYS,
             days: vec![Vec::new(); districts],
-            infill: BTreeMap::new(),
+            keys: BTreeSet::new(),
             topics: Default::default(),
             records: 0,
         }
@@ -507,8 +600,8 @@ impl TruthBuilder {
     /// Adds one valid event's tallies.
     pub fn add(&mut self, district: usize, tallies: &[Tally]) {
         for t in tallies {
-            if t.metric == Metric::InfillCommunity {
-                *self.infill.entry((district, t.value)).or_default() += 1;
+            if t.metric.is_distinct() {
+                self.keys.insert((t.metric, district, t.value, t.day));
                 continue;
             }
             let row = (t.day - self.base_day).max(0) as usize;
@@ -540,6 +633,29 @@ impl TruthBuilder {
         self.records
     }
 
+    /// Distinct keys of `metric` in `district` tallied on a day within `days`.
+    fn distinct(&self, metric: Metric, district: usize, days: RangeInclusive<i32>) -> i64 {
+        let lo = (metric, district, i64::MIN, i32::MIN);
+        let hi = (metric, district, i64::MAX, i32::MAX);
+        let mut keys: Vec<i64> = self
+            .keys
+            .range(lo..=hi)
+            .filter(|k| days.contains(&k.3))
+            .map(|k| k.2)
+            .collect();
+        keys.dedup();
+        keys.len() as i64
+    }
+
+    /// The distinct counts of `district` for a period ending on local day `to`.
+    fn distinct_counts(&self, district: usize, from: i32, to: i32) -> Distinct {
+        Distinct {
+            infill_communities: self.distinct(Metric::InfillCommunity, district, i32::MIN..=to),
+            invested_communities: self.distinct(Metric::InvestedCommunity, district, i32::MIN..=to),
+            compounds_completed: self.distinct(Metric::CompoundCompleted, district, from..=to),
+        }
+    }
+
     /// The ground truth.
     pub fn finish(
         self,
@@ -553,7 +669,7 @@ impl TruthBuilder {
         let mut districts = BTreeMap::new();
         let mut city_sums = vec![0i64; METRICS];
         let mut city_stock = vec![0i64; METRICS];
-        let mut city_infill = 0;
+        let mut city_distinct = Distinct::default();
         for (i, d) in city.districts.iter().enumerate() {
             let days = &self.days[i];
             let rows = days.len() / METRICS;
@@ -579,8 +695,8 @@ impl TruthBuilder {
                     }
                 }
             }
-            let communities = self.infill.keys().filter(|(dist, _)| *dist == i).count() as i64;
-            city_infill += communities;
+            let distinct = self.distinct_counts(i, from, to);
+            city_distinct.add(distinct);
             for m in 0..METRICS {
                 city_sums[m] += period_sums[m];
                 city_stock[m] += stock[m];
@@ -606,12 +722,12 @@ impl TruthBuilder {
                     communities: d.communities.len(),
                     population: d.population(),
                     households: d.households(),
-                    period: period_truth(&period_sums, &stock, communities),
+                    period: period_truth(&period_sums, &stock, distinct),
                     weeks: Some(weeks),
                 },
             );
         }
-        let city_truth = period_truth(&city_sums, &city_stock, city_infill);
+        let city_truth = period_truth(&city_sums, &city_stock, city_distinct);
         let topics = streams
             .iter()
             .map(|&t| (t.topic().to_owned(), self.topics[t as usize].clone()))
@@ -631,20 +747,82 @@ impl TruthBuilder {
     }
 }
 
-fn period_truth(sums: &[i64], stock: &[i64], communities: i64) -> PeriodTruth {
+/// Distinct counts of a district (or the city): they add up over districts because community
+/// codes and compound ids name their district.
+#[derive(Debug, Clone, Copy, Default)]
+struct Distinct {
+    /// Communities of infill projects with completed investment at the end.
+    infill_communities: i64,
+    /// Communities of any project with completed investment at the end (K20).
+    invested_communities: i64,
+    /// Old compounds completed in the period (K16).
+    compounds_completed: i64,
+}
+
+impl Distinct {
+    fn add(&mut self, o: Distinct) {
+        self.infill_communities += o.infill_communities;
+        self.invested_communities += o.invested_communities;
+        self.compounds_completed += o.compounds_completed;
+    }
+}
+
+/// Hundredths as a decimal.
+fn hundredths(v: i64) -> f64 {
+    v as f64 / 100.0
+}
+
+fn period_truth(sums: &[i64], stock: &[i64], distinct: Distinct) -> PeriodTruth {
     let facility_stock_end: BTreeMap<String, i64> = FacilityType::ALL
         .iter()
         .enumerate()
-        .map(|(i, t)| (t.as_str().to_owned(), stock[FIXED_METRICS + i]))
+        .map(|(i, t)| (t.as_str().to_owned(), stock[Metric::Stock(i as u8).index()]))
+        .collect();
+    let projects_by_status_end: BTreeMap<String, i64> = ProjectStatus::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            (
+                s.as_str().to_owned(),
+                stock[Metric::Status(i as u8).index()],
+            )
+        })
+        .collect();
+    let status =
+        |s: &[ProjectStatus]| -> i64 { s.iter().map(|s| projects_by_status_end[s.as_str()]).sum() };
+    use ProjectStatus as S;
+    let quantity_completed_by_unit = renovation::k22_units()
+        .into_iter()
+        .map(|u| {
+            let i = QuantityUnit::ALL.iter().position(|&x| x == u).unwrap_or(0);
+            let v = sums[Metric::Quantity(i as u8).index()];
+            (u.as_str().to_owned(), hundredths(v))
+        })
         .collect();
     PeriodTruth {
         kpis: Kpis::from_sums(sums),
+        parking_spaces_added_renovation: sums[Metric::ParkingSpacesRenovation.index()] / 100,
+        old_compounds_completed: distinct.compounds_completed,
+        old_compound_households_completed: sums[Metric::OldCompoundHouseholds.index()],
+        build_days_sum: sums[Metric::BuildDays.index()],
+        build_projects: sums[Metric::BuildProjects.index()],
+        quantity_completed_by_unit,
+        hotline_closed: sums[Metric::Closed.index()],
+        hotline_closed_on_time: sums[Metric::ClosedOnTime.index()],
+        hotline_reopened: sums[Metric::Reopened.index()],
         facility_stock_total_end: facility_stock_end.values().sum(),
         facility_stock_end,
         charging_points_stock_end: stock[Metric::ChargingPoints.index()],
+        projects_started_end: status(&[S::Started, S::Completed, S::Accepted]),
+        projects_completed_end: status(&[S::Completed, S::Accepted]),
+        projects_not_cancelled_end: projects_by_status_end.values().sum::<i64>()
+            - status(&[S::Cancelled]),
+        projects_by_status_end,
+        investment_completed_end_yuan: hundredths(stock[Metric::InvestmentFen.index()]),
+        communities_with_investment_end: distinct.invested_communities,
         infill_projects_declared: sums[Metric::InfillDeclared.index()],
-        infill_investment_end_yuan: sums[Metric::InfillInvestmentFen.index()] as f64 / 100.0,
-        infill_communities_with_investment: communities,
+        infill_investment_end_yuan: hundredths(sums[Metric::InfillInvestmentFen.index()]),
+        infill_communities_with_investment: distinct.infill_communities,
     }
 }
 

@@ -7,8 +7,11 @@ mod common;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use citysim::clock;
-use citysim::truth::Kpis;
+use citysim::truth::{Kpis, PeriodTruth};
 use citysim::{MemorySink, RecordKind, Topic};
+use civicpulse_core::event::hotline::HotlineTicketRow;
+use civicpulse_core::event::renovation::RenovationProgressRow;
+use civicpulse_core::row::Date;
 use common::{Row, land, normaliser};
 
 /// KPIs per (district, ISO week), recomputed from landed rows.
@@ -57,6 +60,145 @@ fn week(d: chrono::NaiveDate) -> String {
     clock::iso_week(clock::day_of(d))
 }
 
+/// The period fields of K07 (renovation part), K16–K22 and K30 of one district, amounts in
+/// hundredths, maps without zero entries.
+#[derive(Default, Debug, Clone, PartialEq)]
+struct PeriodFields {
+    parking_renovation: i64,
+    compounds: i64,
+    compound_households: i64,
+    by_status: BTreeMap<String, i64>,
+    investment: i64,
+    invested_communities: i64,
+    build_days: i64,
+    build_projects: i64,
+    quantity: BTreeMap<String, i64>,
+    closed: i64,
+    closed_on_time: i64,
+    reopened: i64,
+}
+
+impl PeriodFields {
+    fn from_truth(p: &PeriodTruth) -> Self {
+        let cents = |v: f64| (v * 100.0).round() as i64;
+        Self {
+            parking_renovation: p.parking_spaces_added_renovation * 100,
+            compounds: p.old_compounds_completed,
+            compound_households: p.old_compound_households_completed,
+            by_status: p
+                .projects_by_status_end
+                .iter()
+                .filter(|(_, v)| **v != 0)
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
+            investment: cents(p.investment_completed_end_yuan),
+            invested_communities: p.communities_with_investment_end,
+            build_days: p.build_days_sum,
+            build_projects: p.build_projects,
+            quantity: p
+                .quantity_completed_by_unit
+                .iter()
+                .map(|(k, v)| (k.clone(), cents(*v)))
+                .filter(|(_, v)| *v != 0)
+                .collect(),
+            closed: p.hotline_closed,
+            closed_on_time: p.hotline_closed_on_time,
+            reopened: p.hotline_reopened,
+        }
+    }
+}
+
+/// Recomputes [`PeriodFields`] per district from the distinct landed renovation rows and the
+/// latest row of every ticket, as the SQL of the KPI contract does.
+fn recompute_period(
+    renovation: &[Box<RenovationProgressRow>],
+    latest_tickets: &[&HotlineTicketRow],
+    (from, to): (Date, Date),
+) -> BTreeMap<String, PeriodFields> {
+    let mut out: BTreeMap<String, PeriodFields> = BTreeMap::new();
+    let mut projects: BTreeMap<&str, Vec<&RenovationProgressRow>> = BTreeMap::new();
+    for r in renovation {
+        projects.entry(&r.project_id).or_default().push(r);
+    }
+    let mut compounds = HashSet::new();
+    let mut communities = HashSet::new();
+    let in_period = |d: Date| (from..=to).contains(&d);
+    for rows in projects.values_mut() {
+        rows.sort_by(|a, b| (a.event_time, &a.event_id).cmp(&(b.event_time, &b.event_id)));
+        let district = rows[0].district.clone();
+        let e = out.entry(district.clone()).or_default();
+        let mut previous = 0;
+        let start = rows
+            .iter()
+            .find(|r| {
+                r.event_type == "renovation.started" && r.from_status.as_deref() == Some("approved")
+            })
+            .map(|r| r.status_date);
+        let mut built = false;
+        for r in rows.iter() {
+            let q = r.quantity_completed_cum.map_or(0, |d| d.0 as i64);
+            let delta = q - previous;
+            previous = q;
+            if !in_period(r.status_date) {
+                continue;
+            }
+            let ptype = r.project_type.as_str();
+            let unit = r.quantity_unit.clone().unwrap_or_default();
+            if matches!(
+                ptype,
+                "overhead_lines_burial" | "pipe_network" | "rain_sewage_separation"
+            ) {
+                *e.quantity.entry(unit).or_default() += delta;
+            } else if ptype == "parking_facility" && unit == "个" {
+                e.parking_renovation += delta;
+            }
+            if r.to_status == "completed" {
+                if ptype == "old_compound_renovation" {
+                    e.compound_households += i64::from(r.households_benefited.unwrap_or(0));
+                    if let Some(c) = &r.compound_id
+                        && compounds.insert(c.clone())
+                    {
+                        e.compounds += 1;
+                    }
+                }
+                if let Some(s) = start
+                    && !built
+                {
+                    built = true;
+                    e.build_days += i64::from(r.status_date.0 - s.0);
+                    e.build_projects += 1;
+                }
+            }
+        }
+        if let Some(last) = rows.iter().rfind(|r| r.status_date <= to) {
+            *e.by_status.entry(last.to_status.clone()).or_default() += 1;
+            let invested = last.investment_completed_cum_yuan.map_or(0, |d| d.0 as i64);
+            e.investment += invested;
+            if invested > 0 && communities.insert(last.community_code.clone()) {
+                e.invested_communities += 1;
+            }
+        }
+    }
+    for r in latest_tickets {
+        let Some(closed) = r.closed_time else {
+            continue;
+        };
+        let day = Date(clock::local_day(closed.0.div_euclid(1000)));
+        if !in_period(day) {
+            continue;
+        }
+        let e = out.entry(r.district.clone()).or_default();
+        e.closed += 1;
+        e.closed_on_time += i64::from(r.due_time.is_some_and(|due| closed <= due));
+        e.reopened += i64::from(r.reopen_count.unwrap_or(0) > 0);
+    }
+    for e in out.values_mut() {
+        e.quantity.retain(|_, v| *v != 0);
+    }
+    out.retain(|_, v| *v != PeriodFields::default());
+    out
+}
+
 #[test]
 fn valid_events_land_bad_ones_are_rejected_and_the_truth_matches_the_rows() {
     let mut config = common::config("chongqing", "2024-01-01", "2024-02-29", 0.004, 11);
@@ -79,6 +221,7 @@ fn valid_events_land_bad_ones_are_rejected_and_the_truth_matches_the_rows() {
         ),
     > = HashMap::new();
     let mut hashed = 0;
+    let mut renovation = Vec::new();
     for (topic, key, payload, kind) in &sink.records {
         let landed = land(&ctx, *topic, payload);
         match kind {
@@ -175,12 +318,17 @@ fn valid_events_land_bad_ones_are_rejected_and_the_truth_matches_the_rows() {
                         _ => {}
                     }
                 }
+                renovation.push(r);
             }
         }
     }
     // hotline_ticket_latest: surveyed/archived rows with a valid visit, by their own date.
-    for (_, district, row) in latest.into_values() {
-        let r = row.unwrap();
+    let latest: Vec<(String, Box<HotlineTicketRow>)> = latest
+        .into_values()
+        .map(|(_, district, row)| (district, row.unwrap()))
+        .collect();
+    for (district, r) in &latest {
+        let district = district.clone();
         if matches!(r.status.as_str(), "surveyed" | "archived") && r.is_valid_visit == Some(true) {
             let e = got
                 .entry((district, week(r.event_date.to_naive())))
@@ -229,6 +377,25 @@ fn valid_events_land_bad_ones_are_rejected_and_the_truth_matches_the_rows() {
     for (k, v) in &expected {
         assert_eq!(got.get(k), Some(v), "{k:?}");
     }
+
+    // The period fields of K07 (renovation part) and K16–K22, K30.
+    let tickets: Vec<&HotlineTicketRow> = latest.iter().map(|(_, r)| &**r).collect();
+    let day = |s: &str| Date::from_naive(s.parse().unwrap());
+    let period = (day(&truth.run.from), day(&truth.run.to));
+    let got = recompute_period(&renovation, &tickets, period);
+    let expected: BTreeMap<String, PeriodFields> = truth
+        .districts
+        .iter()
+        .map(|(code, d)| (code.clone(), PeriodFields::from_truth(&d.period)))
+        .filter(|(_, v)| *v != PeriodFields::default())
+        .collect();
+    assert!(
+        expected
+            .values()
+            .any(|v| v.compounds > 0 && v.build_projects > 0),
+        "the run completes old compounds: {expected:?}"
+    );
+    assert_eq!(got, expected);
 
     // The three rates are plausible.
     let city = &truth.city.kpis;

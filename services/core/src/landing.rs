@@ -382,7 +382,7 @@ impl<E: Event> LandingEngine<E> {
 }
 
 /// Rows sorted by partition, community and time so files prune well on those filters.
-fn sort_for_pruning(batch: &RecordBatch) -> Result<RecordBatch, arrow::error::ArrowError> {
+pub fn sort_for_pruning(batch: &RecordBatch) -> Result<RecordBatch, arrow::error::ArrowError> {
     let keys = ["district", "month", "community_code", "event_time"];
     let columns: Vec<SortColumn> = keys
         .iter()

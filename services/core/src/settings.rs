@@ -194,6 +194,27 @@ pub struct Settings {
     pub maintain: MaintainSettings,
 }
 
+/// Loads any settings struct the way [`Settings::load`] does: defaults, then `file`, then
+/// `CIVICPULSE_<SECTION>__<KEY>` environment overrides. Services with sections of their own
+/// (`[query]`) load their own struct with it.
+pub fn load_config<T: serde::de::DeserializeOwned>(
+    file: Option<&Path>,
+) -> Result<T, SettingsError> {
+    let mut builder = config::Config::builder();
+    if let Some(file) = file {
+        builder = builder.add_source(config::File::from(file).required(true));
+    }
+    let settings = builder
+        .add_source(
+            config::Environment::with_prefix("CIVICPULSE")
+                .prefix_separator("_")
+                .separator("__"),
+        )
+        .build()?
+        .try_deserialize()?;
+    Ok(settings)
+}
+
 /// Environment variable holding the caller-hash key.
 pub const HASH_KEY_ENV: &str = "CIVICPULSE_HASH_KEY";
 
@@ -201,19 +222,7 @@ impl Settings {
     /// Loads defaults, then `file` if given, then `CIVICPULSE_…` environment overrides
     /// (`CIVICPULSE_KAFKA__BROKERS=host:9092`).
     pub fn load(file: Option<&Path>) -> Result<Self, SettingsError> {
-        let mut builder = config::Config::builder();
-        if let Some(file) = file {
-            builder = builder.add_source(config::File::from(file).required(true));
-        }
-        let settings = builder
-            .add_source(
-                config::Environment::with_prefix("CIVICPULSE")
-                    .prefix_separator("_")
-                    .separator("__"),
-            )
-            .build()?
-            .try_deserialize()?;
-        Ok(settings)
+        load_config(file)
     }
 
     /// The caller-hash key from the environment; services that land hotline data refuse to start

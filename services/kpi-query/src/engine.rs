@@ -1,0 +1,465 @@
+//! The query engine: DataFusion over the lake, with the views and KPIs of the catalogue, run
+//! read-only within limits of time, memory, concurrency and rows.
+
+use std::num::NonZeroUsize;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use civicpulse_core::event::Event;
+use civicpulse_core::event::facility::FacilityChange;
+use civicpulse_core::event::hotline::HotlineTicket;
+use civicpulse_core::event::renovation::RenovationProgress;
+use civicpulse_core::lake::{LakeRoot, PARTITION_COLUMNS};
+use civicpulse_core::row::LakeRow;
+use civicpulse_core::settings::LakeSettings;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::error::DataFusionError;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::parser::{DFParser, Statement};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use futures::{Stream, StreamExt};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::{Instant, Sleep};
+
+use crate::catalog::{CatalogError, KpiCatalog, KpiParams};
+use crate::guard::{self, Refused};
+use crate::lake::{LakeOptions, LakeTableProvider, TABLES, TableVersion};
+use crate::reference;
+use crate::settings::{QuerySettings, WeightVersion};
+
+/// Why a query gave no (complete) answer. Every variant is a message for the user.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The SQL does not parse.
+    #[error("syntax error: {0}")]
+    Syntax(String),
+    /// Empty SQL or several statements.
+    #[error("send exactly one statement (got {0})")]
+    StatementCount(usize),
+    /// Not a read.
+    #[error(transparent)]
+    Refused(#[from] Refused),
+    /// A KPI or parameter is unknown or malformed.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// Planning failed: unknown table or column, type error …
+    #[error("{0}")]
+    Plan(String),
+    /// The time limit passed.
+    #[error(
+        "the query ran longer than the time limit of {0:?} (query.timeout_secs) and was cancelled"
+    )]
+    Timeout(Duration),
+    /// The memory limit was reached.
+    #[error(
+        "the query needs more memory than its limit of {limit} MiB (query.memory_limit_bytes): {detail}"
+    )]
+    MemoryLimit {
+        /// The limit in MiB.
+        limit: usize,
+        /// DataFusion's account of the largest consumers.
+        detail: String,
+    },
+    /// More rows than allowed.
+    #[error("the result has more than {0} rows (query.max_rows): aggregate, filter or add LIMIT")]
+    TooManyRows(usize),
+    /// Every slot is taken.
+    #[error("{0} queries are already running (query.max_concurrent); retry shortly")]
+    Busy(usize),
+    /// Execution failed.
+    #[error("query failed: {0}")]
+    Execution(String),
+}
+
+impl QueryError {
+    /// Classifies a DataFusion error.
+    pub fn from_datafusion(e: DataFusionError, memory_limit: usize) -> Self {
+        match e.find_root() {
+            DataFusionError::ResourcesExhausted(detail) => Self::MemoryLimit {
+                limit: memory_limit >> 20,
+                detail: detail.clone(),
+            },
+            DataFusionError::SQL(e, _) => Self::Syntax(e.to_string()),
+            DataFusionError::Plan(_)
+            | DataFusionError::SchemaError(..)
+            | DataFusionError::NotImplemented(_)
+            | DataFusionError::Configuration(_) => Self::Plan(e.strip_backtrace()),
+            _ => Self::Execution(e.strip_backtrace()),
+        }
+    }
+
+    /// Whether the user's request is at fault (as opposed to the service or its limits).
+    pub fn is_user_error(&self) -> bool {
+        matches!(
+            self,
+            Self::Syntax(_)
+                | Self::StatementCount(_)
+                | Self::Refused(_)
+                | Self::Catalog(_)
+                | Self::Plan(_)
+        )
+    }
+}
+
+/// Limits every query runs within.
+#[derive(Debug, Clone)]
+pub struct QueryLimits {
+    /// From the first byte of SQL to the last row.
+    pub timeout: Duration,
+    /// Memory of one query's operators.
+    pub memory_limit: usize,
+    /// Queries at once.
+    pub max_concurrent: usize,
+    /// Wait for a slot at most this long.
+    pub queue_timeout: Duration,
+    /// Rows of one result.
+    pub max_rows: usize,
+}
+
+impl From<&QuerySettings> for QueryLimits {
+    fn from(s: &QuerySettings) -> Self {
+        Self {
+            timeout: s.timeout(),
+            memory_limit: s.memory_limit_bytes,
+            max_concurrent: s.max_concurrent.max(1),
+            queue_timeout: Duration::from_secs(s.queue_timeout_secs),
+            max_rows: s.max_rows,
+        }
+    }
+}
+
+/// DataFusion over the lake, with the catalogue's views.
+pub struct QueryEngine {
+    ctx: SessionContext,
+    runtime: Arc<RuntimeEnv>,
+    tables: Vec<Arc<LakeTableProvider>>,
+    catalog: KpiCatalog,
+    limits: QueryLimits,
+    slots: Arc<Semaphore>,
+}
+
+impl QueryEngine {
+    /// Registers the lake's tables, the reference tables and the catalogue's views.
+    pub async fn open(
+        lake: &LakeSettings,
+        weights: &[WeightVersion],
+        limits: QueryLimits,
+    ) -> Result<Self, QueryError> {
+        let plan_error = |e: DataFusionError| QueryError::from_datafusion(e, 0);
+        let catalog = KpiCatalog::builtin()?;
+        let root = LakeRoot::parse(&lake.root).map_err(|e| QueryError::Plan(e.to_string()))?;
+        let storage: std::collections::HashMap<String, String> = lake
+            .storage_options
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        // No spilling: a query over its memory limit fails with a message instead of writing
+        // temporary files.
+        let runtime = RuntimeEnvBuilder::new()
+            .with_disk_manager_builder(
+                DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
+            )
+            .build_arc()
+            .map_err(plan_error)?;
+        // DATAFUSION_* environment variables tune the engine (operators only, never clients).
+        let mut config = SessionConfig::from_env()
+            .map_err(plan_error)?
+            .with_information_schema(true)
+            .with_default_catalog_and_schema("civicpulse", "public")
+            .with_create_default_catalog_and_schema(true);
+        config
+            .options_mut()
+            .extensions
+            .insert(LakeOptions::default());
+        // DataFusion 55 repartitioned sorts fail its own plan sanity check when a join's output
+        // is ordered by a column it knows to be constant (a KPI's NULL `item`).
+        config.options_mut().optimizer.repartition_sorts = false;
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime.clone())
+            .with_default_features()
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        let schemas: [(&str, SchemaRef); 3] = [
+            (
+                HotlineTicket::TABLE,
+                <HotlineTicket as Event>::Row::schema(),
+            ),
+            (
+                FacilityChange::TABLE,
+                <FacilityChange as Event>::Row::schema(),
+            ),
+            (
+                RenovationProgress::TABLE,
+                <RenovationProgress as Event>::Row::schema(),
+            ),
+        ];
+        let mut tables = Vec::new();
+        for (name, row_schema) in schemas {
+            debug_assert!(TABLES.contains(&name));
+            let url = root.table_url(name);
+            let schema = scan_schema(row_schema).await?;
+            let provider = Arc::new(LakeTableProvider::new(name, url, storage.clone(), schema));
+            ctx.register_table(name, provider.clone())
+                .map_err(plan_error)?;
+            tables.push(provider);
+        }
+        ctx.register_table("calendar", reference::calendar().map_err(plan_error)?)
+            .map_err(plan_error)?;
+        ctx.register_table("divisions", reference::divisions().map_err(plan_error)?)
+            .map_err(plan_error)?;
+        ctx.register_table(
+            "kpi_weight_versions",
+            reference::weight_versions(weights).map_err(plan_error)?,
+        )
+        .map_err(plan_error)?;
+        for view in catalog.views() {
+            ctx.sql(&format!("CREATE VIEW {} AS {}", view.name, view.sql))
+                .await
+                .map_err(|e| {
+                    QueryError::Plan(format!("view {}: {}", view.name, e.strip_backtrace()))
+                })?;
+        }
+        let slots = Arc::new(Semaphore::new(limits.max_concurrent));
+        Ok(Self {
+            ctx,
+            runtime,
+            tables,
+            catalog,
+            limits,
+            slots,
+        })
+    }
+
+    /// The shared context (for the PostgreSQL catalogue tables).
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// The KPI catalogue.
+    pub fn catalog(&self) -> &KpiCatalog {
+        &self.catalog
+    }
+
+    /// The limits queries run within.
+    pub fn limits(&self) -> &QueryLimits {
+        &self.limits
+    }
+
+    /// The table versions a query with `options` reads now.
+    pub async fn versions(&self, options: &LakeOptions) -> Result<Vec<TableVersion>, QueryError> {
+        let mut out = Vec::new();
+        for t in &self.tables {
+            out.push(t.version(options).await.map_err(|e| self.error(e))?);
+        }
+        Ok(out)
+    }
+
+    fn error(&self, e: DataFusionError) -> QueryError {
+        QueryError::from_datafusion(e, self.limits.memory_limit)
+    }
+
+    /// A session for one query: its own memory pool and the lake options.
+    pub fn session(&self, options: &LakeOptions) -> SessionState {
+        let pool = TrackConsumersPool::new(
+            GreedyMemoryPool::new(self.limits.memory_limit),
+            NonZeroUsize::new(3).expect("non-zero"),
+        );
+        let runtime = RuntimeEnvBuilder::from_runtime_env(&self.runtime)
+            .with_memory_pool(Arc::new(pool))
+            .build_arc()
+            .expect("a runtime from an existing one builds");
+        let mut state = SessionStateBuilder::new_from_existing(self.ctx.state())
+            .with_runtime_env(runtime)
+            .build();
+        if let Some(lake) = state
+            .config_mut()
+            .options_mut()
+            .extensions
+            .get_mut::<LakeOptions>()
+        {
+            *lake = options.clone();
+        }
+        state
+    }
+
+    /// Parses exactly one statement.
+    pub fn parse(sql: &str) -> Result<Statement, QueryError> {
+        let mut statements = DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {})
+            .map_err(|e| QueryError::Syntax(e.to_string()))?;
+        if statements.len() != 1 {
+            return Err(QueryError::StatementCount(statements.len()));
+        }
+        Ok(statements.pop_front().expect("one statement"))
+    }
+
+    /// Plans a statement after checking it is a read.
+    pub async fn plan(
+        &self,
+        statement: Statement,
+        options: &LakeOptions,
+    ) -> Result<LogicalPlan, QueryError> {
+        guard::check_statement(&statement)?;
+        let state = self.session(options);
+        let plan = state
+            .statement_to_plan(statement)
+            .await
+            .map_err(|e| self.error(e))?;
+        guard::check_plan(&plan).map_err(|e| QueryError::Refused(Refused(e.strip_backtrace())))?;
+        Ok(plan)
+    }
+
+    /// Waits for a query slot.
+    pub async fn slot(&self) -> Result<OwnedSemaphorePermit, QueryError> {
+        tokio::time::timeout(
+            self.limits.queue_timeout,
+            self.slots.clone().acquire_owned(),
+        )
+        .await
+        .map_err(|_| QueryError::Busy(self.limits.max_concurrent))?
+        .map_err(|_| QueryError::Busy(self.limits.max_concurrent))
+    }
+
+    /// Runs a checked plan; the stream ends at the deadline or the row cap with an error.
+    pub async fn execute(
+        &self,
+        plan: LogicalPlan,
+        options: &LakeOptions,
+        slot: OwnedSemaphorePermit,
+        started: Instant,
+    ) -> Result<QueryStream, QueryError> {
+        let deadline = started + self.limits.timeout;
+        let state = self.session(options);
+        let run = async {
+            let plan = state.optimize(&plan)?;
+            let physical = state.create_physical_plan(&plan).await?;
+            datafusion::physical_plan::execute_stream(physical, state.task_ctx())
+        };
+        let stream = match tokio::time::timeout_at(deadline, run).await {
+            Err(_) => return Err(QueryError::Timeout(self.limits.timeout)),
+            Ok(result) => result.map_err(|e| self.error(e))?,
+        };
+        Ok(QueryStream {
+            schema: stream.schema(),
+            inner: stream,
+            deadline: Box::pin(tokio::time::sleep_until(deadline)),
+            limits: self.limits.clone(),
+            rows: 0,
+            done: false,
+            _slot: slot,
+        })
+    }
+
+    /// Parses, checks, plans and runs one SQL statement.
+    pub async fn sql(&self, sql: &str, options: &LakeOptions) -> Result<QueryStream, QueryError> {
+        let slot = self.slot().await?;
+        let started = Instant::now();
+        let statement = Self::parse(sql)?;
+        let plan = tokio::time::timeout(self.limits.timeout, self.plan(statement, options))
+            .await
+            .map_err(|_| QueryError::Timeout(self.limits.timeout))??;
+        self.execute(plan, options, slot, started).await
+    }
+
+    /// Answers KPI `id` (see [`crate::catalog::Kpi::answer_sql`]).
+    pub async fn kpi(
+        &self,
+        id: &str,
+        params: &KpiParams,
+        options: &LakeOptions,
+    ) -> Result<QueryStream, QueryError> {
+        let sql = self.catalog.kpi(id)?.answer_sql(params);
+        self.sql(&sql, options).await
+    }
+}
+
+/// The schema a Delta scan of a lake table reports, taken off an in-memory table created
+/// with the columns the ingest services create it with (so a table that does not exist yet
+/// has its schema too).
+async fn scan_schema(row_schema: SchemaRef) -> Result<SchemaRef, QueryError> {
+    use deltalake::kernel::StructType;
+    use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
+    let fail = |e: String| QueryError::Plan(format!("lake table schema: {e}"));
+    let columns: StructType = row_schema
+        .as_ref()
+        .try_into_kernel()
+        .map_err(|e| fail(e.to_string()))?;
+    let table = deltalake::DeltaTable::new_in_memory()
+        .create()
+        .with_columns(columns.fields().cloned())
+        .with_partition_columns(PARTITION_COLUMNS)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    crate::lake::scan_schema_of(&table).map_err(|e| fail(e.strip_backtrace()))
+}
+
+/// The batches of a running query, ended with an error at its deadline or row cap. Holds the
+/// query's slot until dropped; dropping it cancels the query.
+pub struct QueryStream {
+    schema: SchemaRef,
+    inner: SendableRecordBatchStream,
+    deadline: Pin<Box<Sleep>>,
+    limits: QueryLimits,
+    rows: usize,
+    done: bool,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl QueryStream {
+    /// The result's schema.
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    /// Collects every batch (for small results: KPIs, tests).
+    pub async fn collect(mut self) -> Result<Vec<RecordBatch>, QueryError> {
+        let mut out = Vec::new();
+        while let Some(batch) = self.next().await {
+            out.push(batch?);
+        }
+        Ok(out)
+    }
+}
+
+impl Stream for QueryStream {
+    type Item = Result<RecordBatch, QueryError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        if self.deadline.as_mut().poll(cx).is_ready() {
+            self.done = true;
+            return Poll::Ready(Some(Err(QueryError::Timeout(self.limits.timeout))));
+        }
+        match self.inner.poll_next_unpin(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(None) => {
+                self.done = true;
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(Err(e))) => {
+                self.done = true;
+                let limit = self.limits.memory_limit;
+                Poll::Ready(Some(Err(QueryError::from_datafusion(e, limit))))
+            }
+            Poll::Ready(Some(Ok(batch))) => {
+                self.rows += batch.num_rows();
+                if self.rows > self.limits.max_rows {
+                    self.done = true;
+                    return Poll::Ready(Some(Err(QueryError::TooManyRows(self.limits.max_rows))));
+                }
+                Poll::Ready(Some(Ok(batch)))
+            }
+        }
+    }
+}

@@ -1,0 +1,327 @@
+//! The lake's Delta tables as DataFusion tables that are always current.
+//!
+//! A [`LakeTableProvider`] resolves the table's snapshot when a query is planned for execution,
+//! not when the table is registered: every query sees every commit made before it started,
+//! without a restart or a refresh call. With [`LakeOptions::as_of`] set in the session, it reads
+//! the version that was current at that time instead.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, FixedOffset, Utc};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::Session;
+use datafusion::common::config::{ConfigEntry, ConfigExtension, ExtensionOptions};
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::empty::EmptyExec;
+use deltalake::DeltaTable;
+use deltalake::delta_datafusion::{DeltaScanConfig, DeltaScanNext};
+use serde::Serialize;
+use tokio::sync::Mutex;
+use url::Url;
+
+/// The tables the ingest services land, by name under the lake root.
+pub const TABLES: [&str; 3] = ["hotline_tickets", "facility_changes", "renovation_progress"];
+
+/// Session options of the lake (`SET civicpulse.as_of = '…'` over SQL, `as_of=` over HTTP).
+#[derive(Debug, Clone, Default)]
+pub struct LakeOptions {
+    /// Answer from the table versions current at this time instead of the latest.
+    pub as_of: Option<DateTime<FixedOffset>>,
+}
+
+impl LakeOptions {
+    /// The options of a session (defaults if the extension is not registered).
+    pub fn of(session: &dyn Session) -> Self {
+        session
+            .config_options()
+            .extensions
+            .get::<LakeOptions>()
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// Parses an `as_of` value: RFC 3339 (`2024-06-10T08:00:00+08:00`) or a local date-time or
+/// date in Asia/Shanghai (`2024-06-10 08:00`, `2024-06-10`, meaning its start).
+pub fn parse_as_of(value: &str) -> Result<DateTime<FixedOffset>, String> {
+    let value = value.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(value) {
+        return Ok(t);
+    }
+    let shanghai = FixedOffset::east_opt(8 * 3600).expect("UTC+8");
+    for format in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(value, format) {
+            return t
+                .and_local_timezone(shanghai)
+                .single()
+                .ok_or_else(|| format!("as_of {value:?} is ambiguous"));
+        }
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d") {
+        let t = d.and_hms_opt(0, 0, 0).expect("midnight");
+        return Ok(t.and_local_timezone(shanghai).single().expect("no DST"));
+    }
+    Err(format!(
+        "as_of {value:?} is not a time: use RFC 3339, e.g. 2024-06-10T08:00:00+08:00"
+    ))
+}
+
+impl ConfigExtension for LakeOptions {
+    const PREFIX: &'static str = "civicpulse";
+}
+
+impl ExtensionOptions for LakeOptions {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn cloned(&self) -> Box<dyn ExtensionOptions> {
+        Box::new(self.clone())
+    }
+
+    fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        match key {
+            "as_of" => {
+                self.as_of = match value.trim() {
+                    "" | "latest" | "none" => None,
+                    v => Some(parse_as_of(v).map_err(DataFusionError::Configuration)?),
+                };
+                Ok(())
+            }
+            _ => Err(DataFusionError::Configuration(format!(
+                "unknown option civicpulse.{key}"
+            ))),
+        }
+    }
+
+    fn entries(&self) -> Vec<ConfigEntry> {
+        vec![ConfigEntry {
+            key: "civicpulse.as_of".into(),
+            value: self.as_of.map(|t| t.to_rfc3339()),
+            description: "answer from the lake's table versions current at this time",
+        }]
+    }
+}
+
+/// The version of one table a query read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TableVersion {
+    /// Table name.
+    pub table: String,
+    /// Delta version, `None` if the table did not exist (yet).
+    pub version: Option<i64>,
+}
+
+/// A lake table whose snapshot is resolved at scan time.
+pub struct LakeTableProvider {
+    name: String,
+    url: Url,
+    storage: HashMap<String, String>,
+    schema: SchemaRef,
+    latest: Mutex<Latest>,
+}
+
+#[derive(Default)]
+struct Latest {
+    table: Option<DeltaTable>,
+    provider: Option<(i64, Arc<dyn TableProvider>)>,
+}
+
+impl fmt::Debug for LakeTableProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LakeTableProvider")
+            .field("name", &self.name)
+            .field("url", &self.url.to_string())
+            .finish()
+    }
+}
+
+impl LakeTableProvider {
+    /// A provider for the table at `url` whose rows have `schema` (the schema the Delta scan
+    /// reports, partition columns included).
+    pub fn new(
+        name: impl Into<String>,
+        url: Url,
+        storage: HashMap<String, String>,
+        schema: SchemaRef,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            url,
+            storage,
+            schema,
+            latest: Mutex::new(Latest::default()),
+        }
+    }
+
+    /// The table's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The table, unloaded; `None` while a local table has no log yet (asking delta-rs would
+    /// log an error for every query before the first commit).
+    async fn open(&self) -> Result<Option<DeltaTable>> {
+        if let Ok(path) = self.url.to_file_path()
+            && !path.join("_delta_log").is_dir()
+        {
+            return Ok(None);
+        }
+        match DeltaTable::try_from_url_with_storage_options(self.url.clone(), self.storage.clone())
+            .await
+        {
+            Ok(table) => Ok(Some(table)),
+            Err(e) if not_a_table(&e) => Ok(None),
+            Err(e) => Err(external(e)),
+        }
+    }
+
+    /// The provider of the latest version, refreshed from the log; `None` if the table does
+    /// not exist yet. With a session, the table's object store is registered with it.
+    async fn latest(
+        &self,
+        session: Option<&dyn Session>,
+    ) -> Result<Option<(i64, Arc<dyn TableProvider>)>> {
+        let mut latest = self.latest.lock().await;
+        if latest.table.is_none() {
+            latest.table = self.open().await?;
+        }
+        let Some(table) = latest.table.as_mut() else {
+            return Ok(None);
+        };
+        match table.update_incremental(None).await {
+            Ok(()) => {}
+            Err(e) if not_a_table(&e) => return Ok(None),
+            Err(e) => return Err(external(e)),
+        }
+        let version = table.version().map_or(-1, |v| v as i64);
+        if let Some(session) = session {
+            table.update_datafusion_session(session).map_err(external)?;
+        }
+        if latest.provider.as_ref().map(|(v, _)| *v) != Some(version) {
+            let provider = scan_provider(latest.table.as_ref().expect("set above"))?;
+            latest.provider = Some((version, provider));
+        }
+        Ok(latest.provider.clone())
+    }
+
+    /// The provider of the version current at `at`; `None` if the table did not exist then.
+    async fn at(
+        &self,
+        at: DateTime<FixedOffset>,
+        session: Option<&dyn Session>,
+    ) -> Result<Option<(i64, Arc<dyn TableProvider>)>> {
+        let Some(mut table) = self.open().await? else {
+            return Ok(None);
+        };
+        match table.load_with_datetime(at.with_timezone(&Utc)).await {
+            Ok(()) => {}
+            Err(e) if not_a_table(&e) || before_first_version(&e) => return Ok(None),
+            Err(e) => return Err(external(e)),
+        }
+        let version = table.version().map_or(-1, |v| v as i64);
+        if let Some(session) = session {
+            table.update_datafusion_session(session).map_err(external)?;
+        }
+        Ok(Some((version, scan_provider(&table)?)))
+    }
+
+    /// The version a query with these options reads.
+    pub async fn version(&self, options: &LakeOptions) -> Result<TableVersion> {
+        let resolved = match options.as_of {
+            None => self.latest(None).await?,
+            Some(at) => self.at(at, None).await?,
+        };
+        Ok(TableVersion {
+            table: self.name.clone(),
+            version: resolved.map(|(v, _)| v),
+        })
+    }
+}
+
+/// A Delta scan of the table's loaded snapshot. Partition values come as plain strings, not
+/// dictionaries: `district` then joins and compares like any other text column (a dictionary
+/// partition column trips DataFusion 55's plan sanity check in joins with text columns).
+fn scan_provider(table: &DeltaTable) -> Result<Arc<dyn TableProvider>> {
+    let snapshot = table.snapshot().map_err(external)?.snapshot().clone();
+    let config = DeltaScanConfig::new().with_wrap_partition_values(false);
+    Ok(Arc::new(DeltaScanNext::new(snapshot, config)?))
+}
+
+/// The schema a scan of the loaded `table` reports.
+pub fn scan_schema_of(table: &DeltaTable) -> Result<SchemaRef> {
+    Ok(scan_provider(table)?.schema())
+}
+
+fn external(e: deltalake::DeltaTableError) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
+fn not_a_table(e: &deltalake::DeltaTableError) -> bool {
+    let text = e.to_string();
+    matches!(
+        e,
+        deltalake::DeltaTableError::NotATable(_)
+            | deltalake::DeltaTableError::InvalidTableLocation(_)
+    ) || text.contains("No files in log segment")
+        || text.contains("Invalid table location")
+}
+
+fn before_first_version(e: &deltalake::DeltaTableError) -> bool {
+    let text = e.to_string();
+    text.contains("Invalid datetime") || text.contains("not found") || text.contains("before")
+}
+
+#[async_trait]
+impl TableProvider for LakeTableProvider {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        // Delta scans prune files by partition values and statistics, then filter rows.
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let options = LakeOptions::of(state);
+        let resolved = match options.as_of {
+            None => self.latest(Some(state)).await?,
+            Some(at) => self.at(at, Some(state)).await?,
+        };
+        match resolved {
+            Some((_, provider)) => provider.scan(state, projection, filters, limit).await,
+            None => {
+                let schema = match projection {
+                    Some(p) => Arc::new(self.schema.project(p)?),
+                    None => self.schema.clone(),
+                };
+                Ok(Arc::new(EmptyExec::new(schema)))
+            }
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! kpi-query: the civicpulse KPI catalogue in SQL over the lake, served read-only over HTTP
+//! and the PostgreSQL wire protocol.
+//!
+//! - [`lake`]: the lake's Delta tables as DataFusion tables that are current at every query,
+//!   or as of a past time;
+//! - [`catalog`]: the views and KPIs of `sql/`;
+//! - [`engine`]: DataFusion with the catalogue, run read-only within limits;
+//! - [`http`] and [`pg`]: the two ways in.
+
+pub mod catalog;
+pub mod engine;
+pub mod format;
+pub mod guard;
+pub mod http;
+pub mod lake;
+pub mod pg;
+pub mod reference;
+pub mod settings;
+
+pub use catalog::{Grain, Kpi, KpiCatalog, KpiParams};
+pub use engine::{QueryEngine, QueryError, QueryLimits, QueryStream};
+pub use lake::LakeOptions;
+pub use settings::{QueryServiceSettings, QuerySettings};

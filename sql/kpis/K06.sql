@@ -1,0 +1,36 @@
+-- id: K06
+-- name_zh: 充电桩保有量
+-- name_en: EV charging points (stock)
+-- unit: 个
+-- kind: stock
+-- grain: district × week
+-- definition: SUM(charging_points) of the facilities current at the stock date (the earlier of the period's last day and the range's end) with facility_type = 'ev_charger'; current = the facility's latest event (by facility_version, then event_time) with event_date <= the stock date, status <> 'closed'
+-- published: 海淀 充电桩 4.5万个 (published-figures.md)
+WITH periods AS (
+    -- one row per period: its stock date, the period's last day within the range
+    SELECT
+        CAST(date_trunc({grain}, day) AS DATE) AS period,
+        day AS stock_date
+    FROM calendar
+    WHERE day >= {from}
+      AND day <= {to}
+      AND (day = {to}
+           OR CAST(date_trunc({grain}, CAST(day + INTERVAL '1 day' AS DATE)) AS DATE)
+              <> CAST(date_trunc({grain}, day) AS DATE))
+)
+SELECT
+    h.district,
+    p.period,
+    CAST(NULL AS VARCHAR) AS item,
+    CAST(COALESCE(SUM(h.charging_points), 0) AS DOUBLE) AS value,
+    CAST(NULL AS DOUBLE) AS numerator,
+    CAST(NULL AS DOUBLE) AS denominator
+FROM periods p
+JOIN facility_history h
+  ON h.valid_from <= p.stock_date
+ AND (h.valid_to IS NULL OR h.valid_to > p.stock_date)
+WHERE h.valid_from <= {to}
+  AND (h.valid_to IS NULL OR h.valid_to > {from})
+  AND h.facility_type = 'ev_charger'
+  AND h.status <> 'closed'
+GROUP BY h.district, p.period

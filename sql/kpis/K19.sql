@@ -1,0 +1,34 @@
+-- id: K19
+-- name_zh: 累计完成投资额
+-- name_en: Cumulative completed investment
+-- unit: 元
+-- kind: stock
+-- grain: district × month
+-- definition: SUM(investment_completed_cum_yuan) (NULL counts 0) of each renovation project's latest event (by event_time, then event_id) with status_date <= the stock date (the earlier of the period's last day and the range's end); yuan (reports show 亿元)
+-- published: 重庆 2024 投资到社区 9.15亿元 (published-figures.md)
+WITH periods AS (
+    -- one row per period: its stock date, the period's last day within the range
+    SELECT
+        CAST(date_trunc({grain}, day) AS DATE) AS period,
+        day AS stock_date
+    FROM calendar
+    WHERE day >= {from}
+      AND day <= {to}
+      AND (day = {to}
+           OR CAST(date_trunc({grain}, CAST(day + INTERVAL '1 day' AS DATE)) AS DATE)
+              <> CAST(date_trunc({grain}, day) AS DATE))
+)
+SELECT
+    h.district,
+    p.period,
+    CAST(NULL AS VARCHAR) AS item,
+    CAST(COALESCE(SUM(h.investment_completed_cum_yuan), 0) AS DOUBLE) AS value,
+    CAST(NULL AS DOUBLE) AS numerator,
+    CAST(NULL AS DOUBLE) AS denominator
+FROM periods p
+JOIN renovation_history h
+  ON h.valid_from <= p.stock_date
+ AND (h.valid_to IS NULL OR h.valid_to > p.stock_date)
+WHERE h.valid_from <= {to}
+  AND (h.valid_to IS NULL OR h.valid_to > {from})
+GROUP BY h.district, p.period

@@ -1,0 +1,70 @@
+-- id: K28
+-- name_zh: 三率综合得分
+-- name_en: Composite score of the three rates
+-- unit: 分 (0–100)
+-- kind: ratio
+-- grain: district × month
+-- definition: over the K25–K27 rows (hotline_ticket_latest WHERE status IN ('surveyed', 'archived') AND is_valid_visit, by that row's event_date): 100 × (w_response · COUNT(contacted) + w_resolution · COUNT(resolved) + w_satisfaction · (COUNT(satisfied) + k · COUNT(basic))) / COUNT(*), with the 'default' kpi_weights version valid at the stock date (the earlier of the period's last day and the range's end); without one 0.10 / 0.50 / 0.40, k = 0.9
+-- published: none (Beijing street ranking practice; weights 10/50/40 ◐, reference.md §2.2)
+WITH periods AS (
+    -- one row per period: its stock date, the period's last day within the range
+    SELECT
+        CAST(date_trunc({grain}, day) AS DATE) AS period,
+        day AS stock_date
+    FROM calendar
+    WHERE day >= {from}
+      AND day <= {to}
+      AND (day = {to}
+           OR CAST(date_trunc({grain}, CAST(day + INTERVAL '1 day' AS DATE)) AS DATE)
+              <> CAST(date_trunc({grain}, day) AS DATE))
+),
+weights AS (
+    SELECT
+        p.period,
+        COALESCE(w.w_response, CAST(0.10 AS DOUBLE)) AS w_response,
+        COALESCE(w.w_resolution, CAST(0.50 AS DOUBLE)) AS w_resolution,
+        COALESCE(w.w_satisfaction, CAST(0.40 AS DOUBLE)) AS w_satisfaction,
+        COALESCE(w.basic_credit, CAST(0.9 AS DOUBLE)) AS k
+    FROM periods p
+    LEFT JOIN kpi_weights w
+      ON w.scheme = 'default'
+     AND w.valid_from <= p.stock_date
+     AND (w.valid_to IS NULL OR w.valid_to > p.stock_date)
+),
+visits AS (
+    SELECT
+        district,
+        CAST(date_trunc({grain}, event_date) AS DATE) AS period,
+        CASE WHEN contacted THEN 1 ELSE 0 END AS contacted,
+        CASE WHEN resolved THEN 1 ELSE 0 END AS resolved,
+        CASE WHEN satisfaction = 'satisfied' THEN 1 ELSE 0 END AS satisfied,
+        CASE WHEN satisfaction = 'basic' THEN 1 ELSE 0 END AS basic
+    FROM hotline_ticket_latest
+    WHERE event_date >= {from}
+      AND event_date <= {to}
+      AND status IN ('surveyed', 'archived')
+      AND is_valid_visit
+)
+-- Aggregated after the join with weights (MAX(w.…): one version per period). A join on top of
+-- the KPI, under kpi-query's ORDER BY district, period, item, fails DataFusion 55's plan
+-- sanity check, and so does a GROUP BY of the weights.
+SELECT
+    v.district,
+    v.period,
+    CAST(NULL AS VARCHAR) AS item,
+    CAST(100 AS DOUBLE) * (
+        MAX(w.w_response) * CAST(SUM(v.contacted) AS DOUBLE)
+        + MAX(w.w_resolution) * CAST(SUM(v.resolved) AS DOUBLE)
+        + MAX(w.w_satisfaction)
+          * (CAST(SUM(v.satisfied) AS DOUBLE) + MAX(w.k) * CAST(SUM(v.basic) AS DOUBLE))
+    ) / CAST(COUNT(*) AS DOUBLE) AS value,
+    CAST(100 AS DOUBLE) * (
+        MAX(w.w_response) * CAST(SUM(v.contacted) AS DOUBLE)
+        + MAX(w.w_resolution) * CAST(SUM(v.resolved) AS DOUBLE)
+        + MAX(w.w_satisfaction)
+          * (CAST(SUM(v.satisfied) AS DOUBLE) + MAX(w.k) * CAST(SUM(v.basic) AS DOUBLE))
+    ) AS numerator,
+    CAST(COUNT(*) AS DOUBLE) AS denominator
+FROM visits v
+JOIN weights w ON w.period = v.period
+GROUP BY v.district, v.period

@@ -1,0 +1,166 @@
+"""The KPI catalogue of sql/ run on DuckDB over a civicpulse lake: the second engine the tests
+compare kpi-query (DataFusion) against.
+
+usage: duckdb_kpis.py LAKE REFDIR FROM TO GRAIN [KPI ...]
+
+LAKE holds the Delta tables (hotline_tickets, facility_changes, renovation_progress); each is
+read as the active Parquet files of its current version (`DeltaTable.file_uris()`), with the
+hive partition columns `district` and `month` as VARCHAR. REFDIR holds the reference tables as
+kpi-query exports them: calendar.parquet, divisions.parquet, kpi_weight_versions.parquet.
+FROM and TO are inclusive local dates (YYYY-MM-DD); GRAIN is week, month, quarter (kpi-query
+accepts it too) or year. The views of sql/views are created in file-name order, then every KPI
+of sql/kpis (or only the ids given) is run with its parameters put in as sql/README.md says.
+
+Prints JSON {"K13": [{"district", "period": "YYYY-MM-DD", "item", "value", "numerator",
+"denominator"}, ...], ...}, rows sorted by district, period, item (NULL first).
+With DUCKDB_KPIS_TIMINGS=1 the seconds each KPI took go to stderr. With `--time N` (after
+GRAIN) each KPI runs N times and the JSON is {"timings": {"K13": {"p50": s, "runs": [s, ...]}}}
+instead (bench/run's query benchmark).
+"""
+import datetime as dt
+import json
+import os
+import re
+import sys
+import time
+
+import duckdb
+import pyarrow as pa
+from deltalake import DeltaTable
+
+SQL_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "sql")
+DELTA_TABLES = ("hotline_tickets", "facility_changes", "renovation_progress")
+REF_TABLES = ("calendar", "divisions", "kpi_weight_versions")
+GRAINS = ("week", "month", "quarter", "year")
+COLUMNS = ("district", "period", "item", "value", "numerator", "denominator")
+
+
+def quote(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def strip_sql(text: str) -> str:
+    """The statement of a file without its trailing semicolon."""
+    return text.strip().rstrip(";").strip()
+
+
+def define_delta(con: duckdb.DuckDBPyConnection, name: str, path: str) -> bool:
+    if not os.path.isdir(os.path.join(path, "_delta_log")):
+        print(f"duckdb_kpis: no Delta table {path}", file=sys.stderr)
+        return False
+    table = DeltaTable(path)
+    files = table.file_uris()
+    if not files:
+        # No data yet: an empty table of the Delta schema (partition columns included).
+        empty = pa.schema(table.schema().to_arrow()).empty_table()
+        con.register(f"__empty_{name}", empty)
+        con.execute(f"CREATE TABLE {name} AS SELECT * FROM __empty_{name}")
+        con.unregister(f"__empty_{name}")
+        return True
+    listing = ", ".join(quote(f) for f in files)
+    con.execute(
+        f"CREATE VIEW {name} AS SELECT * FROM read_parquet([{listing}], "
+        "hive_partitioning = true, union_by_name = true, "
+        "hive_types = {'district': 'VARCHAR', 'month': 'VARCHAR'})"
+    )
+    types = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {name})").fetchall())
+    if types.get("event_time") != "TIMESTAMP WITH TIME ZONE":
+        raise SystemExit(f"duckdb_kpis: {name}.event_time is {types.get('event_time')}, "
+                         "expected TIMESTAMP WITH TIME ZONE")
+    for col in ("district", "month"):
+        if types.get(col) != "VARCHAR":
+            raise SystemExit(f"duckdb_kpis: {name}.{col} is {types.get(col)}, expected VARCHAR")
+    return True
+
+
+def sql_files(sub: str) -> list[str]:
+    d = os.path.join(SQL_DIR, sub)
+    return sorted(f for f in os.listdir(d) if f.endswith(".sql"))
+
+
+def substitute(text: str, start: dt.date, end: dt.date, grain: str) -> str:
+    values = {
+        "{from}": f"DATE '{start.isoformat()}'",
+        "{to}": f"DATE '{end.isoformat()}'",
+        "{grain}": f"'{grain}'",
+    }
+    return re.sub(r"\{from\}|\{to\}|\{grain\}", lambda m: values[m.group(0)], text)
+
+
+def cell(v):
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    return v
+
+
+def main() -> None:
+    if len(sys.argv) < 6:
+        raise SystemExit(__doc__)
+    lake, refdir = sys.argv[1], sys.argv[2]
+    start = dt.date.fromisoformat(sys.argv[3])
+    end = dt.date.fromisoformat(sys.argv[4])
+    grain = sys.argv[5]
+    if grain not in GRAINS:
+        raise SystemExit(f"duckdb_kpis: grain must be one of {GRAINS}")
+    wanted = sys.argv[6:]
+    repeat = 0
+    if wanted[:1] == ["--time"]:
+        repeat, wanted = int(wanted[1]), wanted[2:]
+    timings = os.environ.get("DUCKDB_KPIS_TIMINGS") == "1"
+
+    con = duckdb.connect()
+    # Casts of TIMESTAMP WITH TIME ZONE (e.g. to DATE) then work in UTC, as in DataFusion.
+    con.execute("SET TimeZone = 'UTC'")
+    for name in DELTA_TABLES:
+        define_delta(con, name, os.path.join(lake, name))
+    for name in REF_TABLES:
+        path = os.path.join(refdir, f"{name}.parquet")
+        con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet({quote(path)})")
+
+    for f in sql_files("views"):
+        view = re.sub(r"^\d+_", "", f[: -len(".sql")])
+        with open(os.path.join(SQL_DIR, "views", f), encoding="utf-8") as fh:
+            body = strip_sql(fh.read())
+        try:
+            con.execute(f"CREATE VIEW {view} AS\n{body}")
+        except duckdb.Error as e:
+            # A missing base table leaves its views out; KPIs on them fail below.
+            print(f"duckdb_kpis: view {view} not created: {e}", file=sys.stderr)
+
+    kpis = {f[: -len(".sql")]: f for f in sql_files("kpis")}
+    ids = wanted or sorted(kpis)
+    unknown = [k for k in ids if k not in kpis]
+    if unknown:
+        raise SystemExit(f"duckdb_kpis: unknown KPI {', '.join(unknown)}")
+
+    out, failed, bench = {}, [], {}
+    for kpi in ids:
+        with open(os.path.join(SQL_DIR, "kpis", kpis[kpi]), encoding="utf-8") as fh:
+            body = substitute(strip_sql(fh.read()), start, end, grain)
+        query = (
+            f"SELECT {', '.join(COLUMNS)} FROM (\n{body}\n) AS kpi "
+            "ORDER BY district, period, item NULLS FIRST"
+        )
+        runs = []
+        try:
+            for _ in range(max(repeat, 1)):
+                t0 = time.perf_counter()
+                rows = con.execute(query).fetchall()
+                runs.append(time.perf_counter() - t0)
+        except duckdb.Error as e:
+            print(f"duckdb_kpis: {kpi} failed: {e}", file=sys.stderr)
+            failed.append(kpi)
+            continue
+        bench[kpi] = {"p50": sorted(runs)[len(runs) // 2], "runs": runs}
+        if timings:
+            print(f"{kpi}\t{time.perf_counter() - t0:.3f}s\t{len(rows)} rows", file=sys.stderr)
+        out[kpi] = [dict(zip(COLUMNS, (cell(v) for v in r))) for r in rows]
+
+    json.dump({"timings": bench} if repeat else out, sys.stdout, ensure_ascii=False)
+    sys.stdout.write("\n")
+    if failed:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
