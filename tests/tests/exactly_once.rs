@@ -72,18 +72,27 @@ fn kill_nine_at_random_moments_loses_and_doubles_nothing() {
     let mut moments = Moments(7);
     let mut kills = Vec::new();
     for _ in 0..10 {
-        let mut service = start_service(
-            Stream::Hotline,
-            &broker.brokers(),
-            &lake.root(),
-            &lake.logs(),
-        );
         // A random moment once the instance owns partitions (a dead member holds the group
         // until its 6 s session expires, so a fixed delay from start would land nothing).
-        wait_for(Duration::from_secs(90), || {
-            service.log().contains("resuming partition").then_some(())
-        })
-        .unwrap_or_else(|| panic!("no partition assigned: {}", service.log()));
+        // tansu sometimes leaves a joiner with an empty assignment: start it again then.
+        let mut attempt = 0;
+        let mut service = loop {
+            let mut service = start_service(
+                Stream::Hotline,
+                &broker.brokers(),
+                &lake.root(),
+                &lake.logs(),
+            );
+            let owned = wait_for(Duration::from_secs(40), || {
+                service.log().contains("resuming partition").then_some(())
+            });
+            attempt += 1;
+            match owned {
+                Some(()) => break service,
+                None if attempt < 3 => service.terminate(Duration::from_secs(30)),
+                None => panic!("no partition assigned: {}", service.log()),
+            };
+        };
         let wait = moments.next_ms(200, 2_500);
         thread::sleep(Duration::from_millis(wait));
         if let Some(status) = service.exited() {

@@ -17,7 +17,6 @@ use civicpulse_core::settings::LakeSettings;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::DataFusionError;
-use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
@@ -140,6 +139,7 @@ impl From<&QuerySettings> for QueryLimits {
 /// DataFusion over the lake, with the catalogue's views.
 pub struct QueryEngine {
     ctx: SessionContext,
+    executor: tokio::runtime::Handle,
     runtime: Arc<RuntimeEnv>,
     tables: Vec<Arc<LakeTableProvider>>,
     catalog: KpiCatalog,
@@ -230,8 +230,17 @@ impl QueryEngine {
                 })?;
         }
         let slots = Arc::new(Semaphore::new(limits.max_concurrent));
+        // Lives as long as the process: a runtime cannot be dropped from async code.
+        let executor = tokio::runtime::Builder::new_multi_thread()
+            .thread_name("query")
+            .thread_stack_size(256 << 20)
+            .enable_all()
+            .build()
+            .map_err(|e| QueryError::Execution(format!("query runtime: {e}")))?;
+        let executor = Box::leak(Box::new(executor)).handle().clone();
         Ok(Self {
             ctx,
+            executor,
             runtime,
             tables,
             catalog,
@@ -339,18 +348,44 @@ impl QueryEngine {
     ) -> Result<QueryStream, QueryError> {
         let deadline = started + self.limits.timeout;
         let state = self.session(options);
-        let run = async {
-            let plan = state.optimize(&plan)?;
-            let physical = state.create_physical_plan(&plan).await?;
-            datafusion::physical_plan::execute_stream(physical, state.task_ctx())
-        };
-        let stream = match tokio::time::timeout_at(deadline, run).await {
-            Err(_) => return Err(QueryError::Timeout(self.limits.timeout)),
-            Ok(result) => result.map_err(|e| self.error(e))?,
+        // The query runs on the executor runtime: an operator that never yields then starves
+        // only other queries, not the deadline, /health or the PostgreSQL port.
+        let (batches, inner) = tokio::sync::mpsc::channel(2);
+        let (schema_tx, schema_rx) = tokio::sync::oneshot::channel();
+        let task = self.executor.spawn(async move {
+            let run = async {
+                let plan = state.optimize(&plan)?;
+                let physical = state.create_physical_plan(&plan).await?;
+                datafusion::physical_plan::execute_stream(physical, state.task_ctx())
+            };
+            match run.await {
+                Err(e) => {
+                    let _ = schema_tx.send(Err(e));
+                }
+                Ok(mut stream) => {
+                    if schema_tx.send(Ok(stream.schema())).is_err() {
+                        return;
+                    }
+                    while let Some(batch) = stream.next().await {
+                        if batches.send(batch).await.is_err() {
+                            return; // the client went away or the deadline passed
+                        }
+                    }
+                }
+            }
+        });
+        let schema = match tokio::time::timeout_at(deadline, schema_rx).await {
+            Err(_) => {
+                task.abort();
+                return Err(QueryError::Timeout(self.limits.timeout));
+            }
+            Ok(Err(_)) => return Err(QueryError::Execution("the query task ended".into())),
+            Ok(Ok(result)) => result.map_err(|e| self.error(e))?,
         };
         Ok(QueryStream {
-            schema: stream.schema(),
-            inner: stream,
+            schema,
+            inner,
+            task,
             deadline: Box::pin(tokio::time::sleep_until(deadline)),
             limits: self.limits.clone(),
             rows: 0,
@@ -406,7 +441,8 @@ async fn scan_schema(row_schema: SchemaRef) -> Result<SchemaRef, QueryError> {
 /// query's slot until dropped; dropping it cancels the query.
 pub struct QueryStream {
     schema: SchemaRef,
-    inner: SendableRecordBatchStream,
+    inner: tokio::sync::mpsc::Receiver<Result<RecordBatch, DataFusionError>>,
+    task: tokio::task::JoinHandle<()>,
     deadline: Pin<Box<Sleep>>,
     limits: QueryLimits,
     rows: usize,
@@ -430,6 +466,12 @@ impl QueryStream {
     }
 }
 
+impl Drop for QueryStream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 impl Stream for QueryStream {
     type Item = Result<RecordBatch, QueryError>;
 
@@ -441,7 +483,7 @@ impl Stream for QueryStream {
             self.done = true;
             return Poll::Ready(Some(Err(QueryError::Timeout(self.limits.timeout))));
         }
-        match self.inner.poll_next_unpin(cx) {
+        match self.inner.poll_recv(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(None) => {
                 self.done = true;

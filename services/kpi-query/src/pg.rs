@@ -108,7 +108,9 @@ impl PgHandlers {
             Arc::new(SetShowHook),
             Arc::new(TransactionStatementHook),
         ];
-        let session = DfSessionService::new_with_hooks(Arc::new(engine.context().clone()), hooks);
+        // datafusion-postgres gets a context of its own: the statements it runs (client SETs)
+        // can never change the engine every connection shares.
+        let session = DfSessionService::new_with_hooks(Arc::new(SessionContext::new()), hooks);
         let startup = match credentials.password {
             Some(password) => Startup::Password(Box::new(
                 CleartextPasswordAuthStartupHandler::new(
@@ -253,27 +255,50 @@ enum Route {
     Refuse(Refused),
 }
 
+/// Client settings a connection may `SET`: they only change how its answers are formatted.
+const CLIENT_SETTINGS: &[&str] = &[
+    "application_name",
+    "bytea_output",
+    "client_encoding",
+    "client_min_messages",
+    "datestyle",
+    "extra_float_digits",
+    "intervalstyle",
+    "search_path",
+    "statement_timeout",
+    "timezone",
+];
+
 fn route(statement: &Statement) -> Route {
     match statement {
-        Statement::Set(set) => {
-            if let Set::SingleAssignment {
+        Statement::Set(set) => match set {
+            Set::SingleAssignment {
                 variable, values, ..
-            } = set
-                && variable.to_string().eq_ignore_ascii_case(AS_OF)
-            {
-                let value = values
-                    .first()
-                    .map(|v| v.to_string().trim_matches('\'').to_owned())
-                    .unwrap_or_default();
-                return Route::SetAsOf(value);
+            } => {
+                // Quotes and case do not make another name: "DataFusion".x is datafusion.x.
+                let name = variable
+                    .0
+                    .iter()
+                    .map(|part| part.to_string().trim_matches('"').to_ascii_lowercase())
+                    .collect::<Vec<_>>()
+                    .join(".");
+                if name == AS_OF {
+                    let value = values
+                        .first()
+                        .map(|v| v.to_string().trim_matches('\'').to_owned())
+                        .unwrap_or_default();
+                    Route::SetAsOf(value)
+                } else if CLIENT_SETTINGS.contains(&name.as_str()) {
+                    Route::PassThrough
+                } else {
+                    Route::Refuse(Refused(format!(
+                        "SET {name} (only client settings and civicpulse.as_of may be set)"
+                    )))
+                }
             }
-            let text = set.to_string().to_ascii_lowercase();
-            if text.contains("datafusion.") || text.contains("civicpulse.") {
-                Route::Refuse(Refused(format!("{set} (engine options are fixed)")))
-            } else {
-                Route::PassThrough
-            }
-        }
+            Set::SetTimeZone { .. } | Set::SetNames { .. } => Route::PassThrough,
+            other => Route::Refuse(Refused(format!("{other}"))),
+        },
         Statement::ShowVariable { variable }
             if variable
                 .iter()
