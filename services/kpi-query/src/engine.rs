@@ -396,9 +396,17 @@ impl QueryEngine {
 
     /// Parses, checks, plans and runs one SQL statement.
     pub async fn sql(&self, sql: &str, options: &LakeOptions) -> Result<QueryStream, QueryError> {
+        self.run(Self::parse(sql)?, options).await
+    }
+
+    /// Checks, plans and runs one parsed statement within the limits.
+    pub async fn run(
+        &self,
+        statement: Statement,
+        options: &LakeOptions,
+    ) -> Result<QueryStream, QueryError> {
         let slot = self.slot().await?;
         let started = Instant::now();
-        let statement = Self::parse(sql)?;
         let plan = tokio::time::timeout(self.limits.timeout, self.plan(statement, options))
             .await
             .map_err(|_| QueryError::Timeout(self.limits.timeout))??;

@@ -416,18 +416,8 @@ impl ReadOnlyService {
         statement: Statement,
     ) -> PgWireResult<QueryStream> {
         let options = options_of(client)?;
-        let engine = &self.engine;
-        let slot = engine.slot().await.map_err(pg_error)?;
-        let started = tokio::time::Instant::now();
-        let plan = tokio::time::timeout(
-            engine.limits().timeout,
-            engine.plan(DfStatement::Statement(Box::new(statement)), &options),
-        )
-        .await
-        .map_err(|_| pg_error(QueryError::Timeout(engine.limits().timeout)))?
-        .map_err(pg_error)?;
-        engine
-            .execute(plan, &options, slot, started)
+        self.engine
+            .run(DfStatement::Statement(Box::new(statement)), &options)
             .await
             .map_err(pg_error)
     }
