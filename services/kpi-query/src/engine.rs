@@ -187,6 +187,7 @@ impl QueryEngine {
             .with_config(config)
             .with_runtime_env(runtime.clone())
             .with_default_features()
+            .with_physical_optimizer_rule(Arc::new(crate::coop::YieldingJoins))
             .build();
         let ctx = SessionContext::new_with_state(state);
         let schemas: [(&str, SchemaRef); 3] = [

@@ -8,6 +8,7 @@
 //! - [`http`] and [`pg`]: the two ways in.
 
 pub mod catalog;
+pub mod coop;
 pub mod engine;
 pub mod format;
 pub mod guard;
