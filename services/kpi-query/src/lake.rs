@@ -253,9 +253,13 @@ impl LakeTableProvider {
 /// A Delta scan of the table's loaded snapshot. Partition values come as plain strings, not
 /// dictionaries: `district` then joins and compares like any other text column (a dictionary
 /// partition column trips DataFusion 55's plan sanity check in joins with text columns).
+/// Text is read as `Utf8`, not `Utf8View`: rows a sort takes from view arrays keep every
+/// source buffer alive and are counted with all of them, so ranking 24 M hotline events by
+/// ticket ran out of a 16 GiB memory limit.
 fn scan_provider(table: &DeltaTable) -> Result<Arc<dyn TableProvider>> {
     let snapshot = table.snapshot().map_err(external)?.snapshot().clone();
-    let config = DeltaScanConfig::new().with_wrap_partition_values(false);
+    let mut config = DeltaScanConfig::new().with_wrap_partition_values(false);
+    config.schema_force_view_types = false;
     Ok(Arc::new(DeltaScanNext::new(snapshot, config)?))
 }
 
