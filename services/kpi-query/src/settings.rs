@@ -57,7 +57,7 @@ impl Default for QuerySettings {
             pg_user: "civicpulse".into(),
             password: None,
             timeout_secs: 30,
-            memory_limit_bytes: 1 << 30,
+            memory_limit_bytes: 4 << 30,
             max_concurrent: 8,
             queue_timeout_secs: 10,
             max_rows: 1_000_000,
