@@ -324,7 +324,8 @@ impl QueryEngine {
             .statement_to_plan(statement)
             .await
             .map_err(|e| self.error(e))?;
-        guard::check_plan(&plan).map_err(|e| QueryError::Refused(Refused(e.strip_backtrace())))?;
+        guard::check_plan(&plan)
+            .map_err(|e| QueryError::Refused(Refused::NotARead(e.strip_backtrace())))?;
         Ok(plan)
     }
 

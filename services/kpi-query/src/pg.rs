@@ -229,6 +229,7 @@ fn pg_error(e: QueryError) -> PgWireError {
     let code = match &e {
         QueryError::Syntax(_) => "42601",
         QueryError::StatementCount(_) => "42601",
+        QueryError::Refused(Refused::TooDeep) => "54001",
         QueryError::Refused(_) => "42501",
         QueryError::Catalog(_) => "22023",
         QueryError::Plan(_) => "42P01",
@@ -291,13 +292,13 @@ fn route(statement: &Statement) -> Route {
                 } else if CLIENT_SETTINGS.contains(&name.as_str()) {
                     Route::PassThrough
                 } else {
-                    Route::Refuse(Refused(format!(
+                    Route::Refuse(Refused::NotARead(format!(
                         "SET {name} (only client settings and civicpulse.as_of may be set)"
                     )))
                 }
             }
             Set::SetTimeZone { .. } | Set::SetNames { .. } => Route::PassThrough,
-            other => Route::Refuse(Refused(format!("{other}"))),
+            other => Route::Refuse(Refused::NotARead(format!("{other}"))),
         },
         Statement::ShowVariable { variable }
             if variable
