@@ -1,7 +1,12 @@
 //! `query`: the KPI catalogue over one simulated Beijing year, through kpi-query's engine
-//! (HTTP, JSON answers) against DuckDB over the same tables' active Parquet files, in the same
-//! run: p50 per KPI and the suite total.
+//! (HTTP, JSON answers) against DuckDB and polars over the same tables' active Parquet files
+//! (`read_parquet(…, hive_partitioning = true)`, `pl.scan_parquet(…, hive_partitioning=True)`),
+//! in the same run: p50 per KPI and the suite totals.
+//!
+//! Growth: the suite once more (one run, kpi-query and DuckDB) over lakes of other scales
+//! (`--growth-scales`).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -9,15 +14,21 @@ use std::time::Instant;
 use civicpulse_tests::process::binary;
 use civicpulse_tests::python;
 use civicpulse_tests::query::KpiQuery;
+use serde_json::{Value, json};
+
+use crate::common::{cache_dir, fmt, median, script};
 
 /// Arguments of `civicpulse-bench query`.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct QueryArgs {
-    /// Share of Beijing simulated (hotline events grow with it: 0.2 ≈ 24 M events a year).
+    /// Share of Beijing simulated (hotline events grow with it: 0.2 ≈ 20 M events a year).
     #[arg(long, default_value_t = 0.2)]
     pub scale: f64,
+    /// Months of 2024 in the lake, from January (the KPIs are asked over the whole year).
+    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..=12))]
+    pub months: u32,
     /// Runs per KPI and engine (the median is reported).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 3)]
     pub runs: usize,
     /// Grain of the KPI answers.
     #[arg(long, default_value = "week")]
@@ -25,14 +36,43 @@ pub struct QueryArgs {
     /// Where lakes are kept between runs (a cache: rebuilt from citysim when missing).
     #[arg(long)]
     pub cache: Option<PathBuf>,
-    /// Where to write the JSON results (merged into an existing file under "query").
-    #[arg(long)]
-    pub json: Option<PathBuf>,
+    /// Growth: other lakes whose suite runs once, as `SCALE` or `SCALE:MONTHS` (with the main
+    /// lake they make the growth series).
+    #[arg(long, value_delimiter = ',', default_value = "0.025,0.05,0.1", value_parser = parse_lake)]
+    pub growth_lakes: Vec<LakeSpec>,
 }
 
-/// The simulated year's lake, landed by citysim through the ingest services' normalisation.
-fn lake(cache: &Path, scale: f64) -> PathBuf {
-    let dir = cache.join(format!("bench-lake-beijing-2024-scale-{scale}-seed-7"));
+/// A simulated lake: Beijing from January 2024 at a scale, for some months.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LakeSpec {
+    /// Share of the city.
+    pub scale: f64,
+    /// Months from January 2024 (1–12).
+    pub months: u32,
+}
+
+fn parse_lake(s: &str) -> Result<LakeSpec, String> {
+    let (scale, months) = s.split_once(':').unwrap_or((s, "12"));
+    let scale: f64 = scale.parse().map_err(|e| format!("scale {scale:?}: {e}"))?;
+    let months: u32 = months
+        .parse()
+        .map_err(|e| format!("months {months:?}: {e}"))?;
+    if !(scale > 0.0 && (1..=12).contains(&months)) {
+        return Err(format!("{s:?}: a positive scale and 1–12 months"));
+    }
+    Ok(LakeSpec { scale, months })
+}
+
+/// The lake of `spec`, landed by citysim through the ingest services' normalisation; cached
+/// under `cache`.
+pub fn lake(cache: &Path, spec: LakeSpec) -> PathBuf {
+    let LakeSpec { scale, months } = spec;
+    let period = if months == 12 {
+        "2024".to_owned()
+    } else {
+        format!("2024-01-to-{months:02}")
+    };
+    let dir = cache.join(format!("bench-lake-beijing-{period}-scale-{scale}-seed-7"));
     let done = dir.join("complete");
     if done.exists() {
         return dir.join("lake");
@@ -40,19 +80,16 @@ fn lake(cache: &Path, scale: f64) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("lake cache dir");
     eprintln!(
-        "landing Beijing 2024 at scale {scale} into {} …",
+        "landing Beijing {period} at scale {scale} into {} (once; cached) …",
         dir.display()
     );
+    let last_day = chrono::NaiveDate::from_ymd_opt(2024 + months as i32 / 12, months % 12 + 1, 1)
+        .and_then(|d| d.pred_opt())
+        .expect("a valid month");
     let started = Instant::now();
     let status = Command::new(binary("citysim"))
-        .args([
-            "--city",
-            "beijing",
-            "--from",
-            "2024-01-01",
-            "--to",
-            "2024-12-31",
-        ])
+        .args(["--city", "beijing", "--from", "2024-01-01", "--to"])
+        .arg(last_day.to_string())
         .args(["--scale", &scale.to_string(), "--seed", "7", "--quiet"])
         .arg("--lake")
         .arg(dir.join("lake"))
@@ -67,29 +104,37 @@ fn lake(cache: &Path, scale: f64) -> PathBuf {
     dir.join("lake")
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-/// Runs the benchmark and returns its JSON.
-pub fn run(args: QueryArgs) -> serde_json::Value {
-    let cache = args.cache.clone().unwrap_or_else(|| {
-        PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/tmp".into()))
-            .join(".cache/civicpulse")
-    });
-    let lake = lake(&cache, args.scale);
-    let work = tempfile::tempdir().expect("work dir");
-    // Generous limits: the benchmark measures speed, not the service's guard rails.
-    let query = KpiQuery::start(
-        &lake,
+/// kpi-query over `lake` with generous limits: the benchmark measures speed, not the service's
+/// guard rails.
+pub fn start_kpi_query(lake: &Path, logs: &Path) -> KpiQuery {
+    KpiQuery::start(
+        lake,
         &[
             ("CIVICPULSE_QUERY__TIMEOUT_SECS", "900"),
             ("CIVICPULSE_QUERY__MEMORY_LIMIT_BYTES", "17179869184"),
             ("CIVICPULSE_TELEMETRY__LOG_LEVEL", "warn"),
         ],
-        &work.path().join("logs"),
-    );
+        logs,
+    )
+}
+
+const FROM: &str = "2024-01-01";
+const TO: &str = "2024-12-31";
+
+/// Timings of the whole catalogue on one lake.
+struct Suite {
+    lake_rows: u64,
+    /// Per KPI: kpi-query runs (s) and answer rows.
+    kpi_query: BTreeMap<String, (Vec<f64>, usize)>,
+    /// `{"timings": {id: {"p50": s}}}` of duckdb_kpis.py.
+    duckdb: Value,
+    /// polars_kpis.py's JSON, when asked for.
+    polars: Option<Value>,
+}
+
+/// Runs every catalogue KPI over the year `runs` times on each engine.
+fn suite(lake: &Path, runs: usize, grain: &str, with_polars: bool, work: &Path) -> Suite {
+    let query = start_kpi_query(lake, &work.join("logs"));
     let ids: Vec<String> = query
         .get("/kpis")
         .json()
@@ -98,8 +143,7 @@ pub fn run(args: QueryArgs) -> serde_json::Value {
         .iter()
         .map(|k| k["id"].as_str().expect("id").to_owned())
         .collect();
-    let (from, to) = ("2024-01-01", "2024-12-31");
-    let rows: u64 = ["hotline_tickets", "facility_changes", "renovation_progress"]
+    let lake_rows: u64 = ["hotline_tickets", "facility_changes", "renovation_progress"]
         .iter()
         .map(|t| {
             query.rows(&format!("SELECT count(*) AS n FROM {t}"))[0]["n"]
@@ -108,81 +152,271 @@ pub fn run(args: QueryArgs) -> serde_json::Value {
         })
         .sum();
 
-    // DuckDB over the same active files, with the same SQL and reference tables.
-    let refdir = work.path().join("reference");
+    // DuckDB and polars get the same reference tables kpi-query serves.
+    let refdir = work.join("reference");
     std::fs::create_dir_all(&refdir).expect("reference dir");
     for table in ["calendar", "divisions", "kpi_weight_versions"] {
         let r = query.sql(&format!("SELECT * FROM {table}"), "format=parquet");
         assert_eq!(r.status, 200, "{table}: {}", r.text());
         std::fs::write(refdir.join(format!("{table}.parquet")), &r.body).expect("write");
     }
-    let runs = args.runs.to_string();
-    let mut duck_args = vec![
-        lake.to_str().expect("UTF-8"),
-        refdir.to_str().expect("UTF-8"),
-        from,
-        to,
-        &args.grain,
-        "--time",
-        &runs,
-    ];
-    duck_args.extend(ids.iter().map(String::as_str));
-    let duck: serde_json::Value =
-        serde_json::from_str(&python::run_script("duckdb_kpis.py", &duck_args)).expect("JSON");
 
-    let mut table = Vec::new();
-    let (mut ours_total, mut duck_total) = (0.0, 0.0);
+    let mut kpi_query = BTreeMap::new();
     for id in &ids {
-        let path = format!("/kpis/{id}?from={from}&to={to}&grain={}", args.grain);
+        let path = format!("/kpis/{id}?from={FROM}&to={TO}&grain={grain}");
         let mut times = Vec::new();
         let mut answer_rows = 0;
-        for _ in 0..args.runs {
+        for _ in 0..runs {
             let started = Instant::now();
             let r = query.get(&path);
             times.push(started.elapsed().as_secs_f64());
             assert_eq!(r.status, 200, "{id}: {}", r.text());
             answer_rows = r.json().as_array().map_or(0, Vec::len);
         }
-        let ours = median(times.clone());
-        let theirs = duck["timings"][id]["p50"].as_f64().unwrap_or(f64::NAN);
-        ours_total += ours;
-        duck_total += theirs;
-        eprintln!("{id}: kpi-query {ours:.3} s, DuckDB {theirs:.3} s ({answer_rows} rows)");
-        table.push(serde_json::json!({
-            "kpi": id, "kpi_query_p50_s": ours, "duckdb_p50_s": theirs,
-            "rows": answer_rows, "kpi_query_runs_s": times,
+        eprintln!(
+            "{id}: kpi-query {:.3} s ({answer_rows} rows)",
+            median(times.clone())
+        );
+        kpi_query.insert(id.clone(), (times, answer_rows));
+    }
+    // The other engines have the machine to themselves.
+    drop(query);
+    let runs = runs.to_string();
+    let mut engine_args = vec![
+        lake.to_str().expect("UTF-8"),
+        refdir.to_str().expect("UTF-8"),
+        FROM,
+        TO,
+        grain,
+        "--time",
+        &runs,
+    ];
+    engine_args.extend(ids.iter().map(String::as_str));
+    let duckdb: Value =
+        serde_json::from_str(&python::run_script("duckdb_kpis.py", &engine_args)).expect("JSON");
+    let polars = with_polars.then(|| {
+        let out = crate::common::python()
+            .arg(script("polars_kpis.py"))
+            .args(&engine_args)
+            .output()
+            .expect("polars_kpis.py runs");
+        assert!(
+            out.status.success(),
+            "polars_kpis.py failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("JSON")
+    });
+    Suite {
+        lake_rows,
+        kpi_query,
+        duckdb,
+        polars,
+    }
+}
+
+/// Sum of `f` over the suite's KPIs, or NaN if any is missing.
+fn total(ids: &[&String], f: impl Fn(&str) -> Option<f64>) -> f64 {
+    ids.iter().map(|id| f(id).unwrap_or(f64::NAN)).sum()
+}
+
+/// Runs the benchmark and returns its JSON.
+pub fn run(args: &QueryArgs) -> Value {
+    assert!(args.runs > 0, "--runs must be at least 1");
+    let cache = cache_dir(args.cache.as_deref());
+    let work = tempfile::tempdir().expect("work dir");
+    let main_spec = LakeSpec {
+        scale: args.scale,
+        months: args.months,
+    };
+    let main = suite(
+        &lake(&cache, main_spec),
+        args.runs,
+        &args.grain,
+        true,
+        work.path(),
+    );
+    let ids: Vec<&String> = main.kpi_query.keys().collect();
+    let polars = main.polars.clone().unwrap_or_default();
+    let duck_p50 = |id: &str| main.duckdb["timings"][id]["p50"].as_f64();
+    let polars_p50 = |id: &str| polars["timings"][id]["p50"].as_f64();
+    let ours_p50 = |id: &str| main.kpi_query.get(id).map(|(t, _)| median(t.clone()));
+    let table: Vec<Value> = ids
+        .iter()
+        .map(|id| {
+            let (times, rows) = &main.kpi_query[*id];
+            json!({
+                "kpi": id,
+                "kpi_query_p50_s": ours_p50(id),
+                "duckdb_p50_s": duck_p50(id),
+                "polars_p50_s": polars_p50(id),
+                "polars_error": polars["errors"][id.as_str()],
+                "polars_rows": polars["timings"][id.as_str()]["rows"],
+                "rows": rows,
+                "kpi_query_runs_s": times,
+            })
+        })
+        .collect();
+    let polars_ran: Vec<&String> = ids
+        .iter()
+        .copied()
+        .filter(|id| polars_p50(id).is_some())
+        .collect();
+    let ours_total = total(&ids, ours_p50);
+    let duck_total = total(&ids, duck_p50);
+
+    let mut growth = vec![json!({
+        "scale": args.scale,
+        "months": args.months,
+        "lake_rows": main.lake_rows,
+        "suite_kpi_query_s": ours_total,
+        "suite_duckdb_s": duck_total,
+        "runs": args.runs,
+    })];
+    for &spec in &args.growth_lakes {
+        let dir = work
+            .path()
+            .join(format!("growth-{}-{}", spec.scale, spec.months));
+        let s = suite(&lake(&cache, spec), 1, &args.grain, false, &dir);
+        let ids: Vec<&String> = s.kpi_query.keys().collect();
+        let ours = total(&ids, |id| {
+            s.kpi_query.get(id).map(|(t, _)| median(t.clone()))
+        });
+        let duck = total(&ids, |id| s.duckdb["timings"][id]["p50"].as_f64());
+        eprintln!("growth {spec:?}: kpi-query {ours:.2} s, DuckDB {duck:.2} s");
+        growth.push(json!({
+            "scale": spec.scale,
+            "months": spec.months,
+            "lake_rows": s.lake_rows,
+            "suite_kpi_query_s": ours,
+            "suite_duckdb_s": duck,
+            "runs": 1,
         }));
     }
-    println!("| KPI | kpi-query p50 s | DuckDB p50 s | ratio |");
-    println!("|---|---:|---:|---:|");
-    for row in &table {
-        let (a, b) = (
-            row["kpi_query_p50_s"].as_f64().unwrap_or(f64::NAN),
-            row["duckdb_p50_s"].as_f64().unwrap_or(f64::NAN),
-        );
-        println!(
-            "| {} | {a:.3} | {b:.3} | {:.2} |",
-            row["kpi"].as_str().unwrap_or(""),
-            a / b
-        );
-    }
-    println!(
-        "| suite | {ours_total:.2} | {duck_total:.2} | {:.2} |",
-        ours_total / duck_total
-    );
-    println!(
-        "(Beijing 2024 at scale {}, {rows} rows in the lake, grain {}, p50 of {} runs; kpi-query over HTTP with JSON answers)",
-        args.scale, args.grain, args.runs
-    );
-    serde_json::json!({
+    growth.sort_by_key(|p| p["lake_rows"].as_u64());
+
+    json!({
         "date": chrono::Utc::now().to_rfc3339(),
         "scale": args.scale,
-        "lake_rows": rows,
+        "months": args.months,
+        "lake_rows": main.lake_rows,
         "grain": args.grain,
         "runs": args.runs,
         "kpis": table,
         "suite_kpi_query_s": ours_total,
         "suite_duckdb_s": duck_total,
         "suite_ratio": ours_total / duck_total,
+        "polars_kpis_run": polars_ran.len(),
+        "polars_view_errors": polars["view_errors"],
+        // Over the KPIs polars could run, so the three totals compare like with like.
+        "subset_polars_s": total(&polars_ran, polars_p50),
+        "subset_kpi_query_s": total(&polars_ran, ours_p50),
+        "subset_duckdb_s": total(&polars_ran, duck_p50),
+        "growth": growth,
     })
+}
+
+/// The query table as Markdown.
+pub fn table(r: &Value) -> String {
+    let mut out = String::from(
+        "| KPI | rows | kpi-query p50 s | DuckDB p50 s | polars p50 s | kpi-query / DuckDB |\n|---|---:|---:|---:|---:|---:|\n",
+    );
+    for k in r["kpis"].as_array().into_iter().flatten() {
+        let ratio = k["kpi_query_p50_s"].as_f64().unwrap_or(f64::NAN)
+            / k["duckdb_p50_s"].as_f64().unwrap_or(f64::NAN);
+        let polars = match k["polars_p50_s"].as_f64() {
+            Some(_) if k["polars_rows"] != k["rows"] => {
+                format!("{}²", fmt(&k["polars_p50_s"], 3))
+            }
+            Some(_) => fmt(&k["polars_p50_s"], 3),
+            None => "cannot run¹".to_owned(),
+        };
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {polars} | {} |\n",
+            k["kpi"].as_str().unwrap_or(""),
+            k["rows"],
+            fmt(&k["kpi_query_p50_s"], 3),
+            fmt(&k["duckdb_p50_s"], 3),
+            fmt(&json!(ratio), 2),
+        ));
+    }
+    out.push_str(&format!(
+        "| suite of {} | | {} | {} | | {} |\n| the {} KPIs polars runs | | {} | {} | {} | |\n",
+        r["kpis"].as_array().map_or(0, Vec::len),
+        fmt(&r["suite_kpi_query_s"], 2),
+        fmt(&r["suite_duckdb_s"], 2),
+        fmt(&r["suite_ratio"], 2),
+        r["polars_kpis_run"],
+        fmt(&r["subset_kpi_query_s"], 2),
+        fmt(&r["subset_duckdb_s"], 2),
+        fmt(&r["subset_polars_s"], 2),
+    ));
+    out.push_str(&format!(
+        "\nBeijing 2024 (the first {} months) at scale {}, {} rows in the lake, KPIs over the year at grain {}, p50 of {} runs; kpi-query over HTTP with JSON answers, \
+DuckDB and polars in-process over the tables' active Parquet files.\n",
+        r["months"],
+        r["scale"],
+        fmt(&r["lake_rows"], 0),
+        r["grain"].as_str().unwrap_or(""),
+        r["runs"],
+    ));
+    let mut reasons: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for k in r["kpis"].as_array().into_iter().flatten() {
+        if let Some(e) = k["polars_error"].as_str() {
+            reasons
+                .entry(e.to_owned())
+                .or_default()
+                .push(k["kpi"].as_str().unwrap_or("").to_owned());
+        }
+    }
+    if !reasons.is_empty() {
+        out.push_str("\n¹ polars' SQL (`pl.SQLContext`, the files unchanged) stops at:\n");
+        for (reason, kpis) in reasons {
+            out.push_str(&format!(
+                "- {}: `{}`\n",
+                kpis.join(", "),
+                reason.replace('`', "'")
+            ));
+        }
+    }
+    if r["kpis"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|k| k["polars_p50_s"].is_number() && k["polars_rows"] != k["rows"])
+    {
+        out.push_str("\n² polars answered with another number of rows than kpi-query.\n");
+    }
+    if let Some(views) = r["polars_view_errors"]
+        .as_object()
+        .filter(|v| !v.is_empty())
+    {
+        out.push_str("\nViews polars cannot define (every KPI over them fails):\n");
+        for (view, e) in views {
+            out.push_str(&format!(
+                "- `{view}`: `{}`\n",
+                e.as_str().unwrap_or("").replace('`', "'")
+            ));
+        }
+    }
+    out
+}
+
+/// The query growth table as Markdown.
+pub fn growth_table(r: &Value) -> String {
+    let mut out = String::from(
+        "| scale | months | lake rows | kpi-query suite s | DuckDB suite s | runs |\n|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for p in r["growth"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} |\n",
+            p["scale"],
+            p["months"],
+            fmt(&p["lake_rows"], 0),
+            fmt(&p["suite_kpi_query_s"], 2),
+            fmt(&p["suite_duckdb_s"], 2),
+            p["runs"],
+        ));
+    }
+    out
 }

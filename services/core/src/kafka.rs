@@ -162,9 +162,21 @@ pub async fn ensure_topics(
     config: &ClientConfig,
     topics: &[(&str, i32)],
 ) -> Result<(), KafkaError> {
+    // Only missing topics are asked for: librdkafka's mock cluster (the demo's embedded broker)
+    // has no CreateTopics and stalls every client until such a request times out (60 s).
+    let names: Vec<String> = topics.iter().map(|(name, _)| (*name).to_owned()).collect();
+    let lookup = config.clone();
+    // A metadata request blocks its thread for up to 10 s.
+    let missing = tokio::task::spawn_blocking(move || missing_topics(&lookup, &names))
+        .await
+        .map_err(|_| KafkaError::Canceled)??;
+    if missing.is_empty() {
+        return Ok(());
+    }
     let admin: AdminClient<DefaultClientContext> = config.create()?;
     let new: Vec<NewTopic<'_>> = topics
         .iter()
+        .filter(|(name, _)| missing.iter().any(|m| m == name))
         .map(|(name, partitions)| NewTopic::new(name, *partitions, TopicReplication::Fixed(-1)))
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
@@ -173,22 +185,35 @@ pub async fn ensure_topics(
             Ok(name) => tracing::info!(topic = %name, "topic created"),
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((name, code)) => {
-                // Creation may be forbidden where the topic exists already: only a missing one
-                // is an error.
-                let metadata = admin
-                    .inner()
-                    .fetch_metadata(Some(&name), Duration::from_secs(10))?;
-                let exists = metadata
-                    .topics()
-                    .first()
-                    .is_some_and(|t| t.error().is_none() && !t.partitions().is_empty());
-                if !exists {
+                // Creation may be forbidden where the topic exists already (created meanwhile):
+                // only a missing one is an error.
+                let lookup = config.clone();
+                let still = tokio::task::spawn_blocking(move || missing_topics(&lookup, &[name]))
+                    .await
+                    .map_err(|_| KafkaError::Canceled)??;
+                if !still.is_empty() {
                     return Err(KafkaError::AdminOp(code));
                 }
             }
         }
     }
     Ok(())
+}
+
+/// Those of `topics` the cluster's metadata does not list with partitions (blocking).
+fn missing_topics(config: &ClientConfig, topics: &[String]) -> Result<Vec<String>, KafkaError> {
+    let consumer: BaseConsumer = config.create()?;
+    // Every topic at once: a request naming a missing topic may auto-create it.
+    let metadata = consumer.fetch_metadata(None, Duration::from_secs(10))?;
+    Ok(topics
+        .iter()
+        .filter(|name| {
+            !metadata.topics().iter().any(|t| {
+                t.name() == name.as_str() && t.error().is_none() && !t.partitions().is_empty()
+            })
+        })
+        .cloned()
+        .collect())
 }
 
 /// Partitions of `topic`, or `None` while it does not exist.

@@ -137,6 +137,19 @@ pub async fn run_ingest<E: Event>(
     default_http: &str,
     args: IngestArgs,
 ) -> Result<LandingSummary, ServiceError> {
+    let metrics = Arc::new(Metrics::new(service));
+    run_ingest_with::<E>(service, default_http, args, metrics, shutdown_signal()).await
+}
+
+/// Runs ingest service `service` for stream `E` into `metrics` until `shutdown` resolves: for
+/// programs that run the services in-process (the `civicpulse demo`) and watch their progress.
+pub async fn run_ingest_with<E: Event>(
+    service: &str,
+    default_http: &str,
+    args: IngestArgs,
+    metrics: Arc<Metrics>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<LandingSummary, ServiceError> {
     let settings = settings_for::<E>(service, default_http, &args)?;
     telemetry::init(&settings.telemetry);
     let hasher = if E::HASHES_CALLERS {
@@ -153,7 +166,6 @@ pub async fn run_ingest<E: Event>(
             })?;
         divisions = divisions.with_communities(codes);
     }
-    let metrics = Arc::new(Metrics::new(service));
     let addr: SocketAddr = settings
         .telemetry
         .http_addr
@@ -197,7 +209,7 @@ pub async fn run_ingest<E: Event>(
         settings.kafka.topic.clone(),
         metrics,
     );
-    Ok(engine.run(shutdown_signal()).await?)
+    Ok(engine.run(shutdown).await?)
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use chrono::NaiveDate;
+use chrono::{NaiveDate, Weekday};
 use include_dir::{Dir, include_dir};
 use serde::Serialize;
 
@@ -121,6 +121,8 @@ pub struct KpiParams {
     pub grain: Grain,
     /// A district code, a city code (its districts rolled up), or every district.
     pub district: Option<String>,
+    /// First day of a week period (Monday: ISO weeks).
+    pub week_start: Weekday,
 }
 
 impl KpiParams {
@@ -166,8 +168,24 @@ impl KpiParams {
             to,
             grain: Grain::parse(grain)?,
             district,
+            week_start: Weekday::Mon,
         })
     }
+
+    /// Weeks start on `day` instead of Monday (a statistical week such as Friday to Thursday).
+    pub fn with_week_start(mut self, day: Weekday) -> Self {
+        self.week_start = day;
+        self
+    }
+}
+
+/// Parses a weekday: `monday` … `sunday` or `mon` … `sun`, any case.
+pub fn parse_weekday(value: &str) -> Result<Weekday, CatalogError> {
+    value.trim().parse::<Weekday>().map_err(|_| {
+        CatalogError::BadParameter(format!(
+            "week_start {value:?} is not a weekday (monday … sunday)"
+        ))
+    })
 }
 
 /// The views and KPIs compiled from `sql/`.
@@ -268,8 +286,13 @@ fn parse_kpi(file: &str, sql: &str) -> Result<Kpi, CatalogError> {
 impl Kpi {
     /// The KPI's `SELECT` with the parameters put in: one row per district, period and item.
     pub fn render(&self, params: &KpiParams) -> String {
-        self.sql
-            .replace("{from}", &format!("DATE '{}'", params.from))
+        let days = params.week_start.num_days_from_monday();
+        let sql = if params.grain == Grain::Week && days > 0 {
+            shift_weeks(&self.sql, days)
+        } else {
+            self.sql.clone()
+        };
+        sql.replace("{from}", &format!("DATE '{}'", params.from))
             .replace("{to}", &format!("DATE '{}'", params.to))
             .replace("{grain}", &format!("'{}'", params.grain))
     }
@@ -311,6 +334,43 @@ impl Kpi {
     }
 }
 
+/// Rewrites every `date_trunc({grain}, d)` as the start of a week beginning `days` after Monday:
+/// `(date_trunc('week', d - days) + days)`. Every period of the catalogue is written that way,
+/// so the definitions stay the ones in `sql/kpis/`; the form runs on DataFusion and DuckDB.
+fn shift_weeks(sql: &str, days: u32) -> String {
+    const CALL: &str = "date_trunc({grain}, ";
+    let mut out = String::with_capacity(sql.len() + 256);
+    let mut rest = sql;
+    while let Some(at) = rest.find(CALL) {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + CALL.len()..];
+        // The argument ends at the parenthesis that closes the call.
+        let mut depth = 0usize;
+        let end = after
+            .char_indices()
+            .find(|&(_, c)| match c {
+                '(' => {
+                    depth += 1;
+                    false
+                }
+                ')' if depth == 0 => true,
+                ')' => {
+                    depth -= 1;
+                    false
+                }
+                _ => false,
+            })
+            .map_or(after.len(), |(i, _)| i);
+        let arg = &after[..end];
+        out.push_str(&format!(
+            "(date_trunc('week', {arg} - INTERVAL '{days} days') + INTERVAL '{days} days')"
+        ));
+        rest = after.get(end + 1..).unwrap_or("");
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,6 +390,33 @@ mod tests {
                 "{from} {grain} {district:?}"
             );
         }
+    }
+
+    #[test]
+    fn weeks_can_start_on_another_day() {
+        let sql = "SELECT CAST(date_trunc({grain}, CAST(day + INTERVAL '1 day' AS DATE)) AS DATE), \
+                   CAST(date_trunc({grain}, event_date) AS DATE) FROM t";
+        assert_eq!(
+            shift_weeks(sql, 4),
+            "SELECT CAST((date_trunc('week', CAST(day + INTERVAL '1 day' AS DATE) - INTERVAL '4 days') \
+             + INTERVAL '4 days') AS DATE), CAST((date_trunc('week', event_date - INTERVAL '4 days') \
+             + INTERVAL '4 days') AS DATE) FROM t"
+        );
+        let catalog = KpiCatalog::builtin().unwrap();
+        let params = KpiParams::new("2024-06-07", "2024-06-13", "week", None).unwrap();
+        let friday = params.clone().with_week_start(Weekday::Fri);
+        for kpi in catalog.kpis() {
+            let shifted = kpi.render(&friday);
+            assert!(!shifted.contains("{grain}") && !shifted.contains("date_trunc('week', day)"));
+            assert_eq!(
+                shifted.matches("date_trunc(").count(),
+                kpi.sql.matches("date_trunc(").count(),
+                "{}",
+                kpi.id
+            );
+        }
+        assert_eq!(parse_weekday("Friday").unwrap(), Weekday::Fri);
+        assert!(parse_weekday("someday").is_err());
     }
 
     #[test]

@@ -401,7 +401,21 @@ impl QueryEngine {
         self.run(Self::parse(sql)?, options).await
     }
 
-    /// Checks, plans and runs one parsed statement within the limits.
+    /// `options` with every table's version resolved, so that each scan of a table reads the
+    /// same snapshot even when a commit lands while the query runs.
+    pub async fn pin(&self, options: &LakeOptions) -> Result<LakeOptions, QueryError> {
+        let mut pinned = options.clone();
+        pinned.versions = self
+            .versions(options)
+            .await?
+            .into_iter()
+            .map(|v| (v.table, v.version))
+            .collect();
+        Ok(pinned)
+    }
+
+    /// Checks, plans and runs one parsed statement within the limits, every table read at
+    /// one version.
     pub async fn run(
         &self,
         statement: Statement,
@@ -409,10 +423,15 @@ impl QueryEngine {
     ) -> Result<QueryStream, QueryError> {
         let slot = self.slot().await?;
         let started = Instant::now();
-        let plan = tokio::time::timeout(self.limits.timeout, self.plan(statement, options))
+        let prepared = async {
+            let options = self.pin(options).await?;
+            let plan = self.plan(statement, &options).await?;
+            Ok::<_, QueryError>((plan, options))
+        };
+        let (plan, options) = tokio::time::timeout(self.limits.timeout, prepared)
             .await
             .map_err(|_| QueryError::Timeout(self.limits.timeout))??;
-        self.execute(plan, options, slot, started).await
+        self.execute(plan, &options, slot, started).await
     }
 
     /// Answers KPI `id` (see [`crate::catalog::Kpi::answer_sql`]).

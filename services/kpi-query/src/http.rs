@@ -1,7 +1,7 @@
 //! The HTTP API.
 //!
 //! - `GET /health`: liveness and the table versions a query would read now (no token needed);
-//! - `GET /kpis`: the catalogue; `GET /kpis/{id}?district=&from=&to=&grain=`: one KPI;
+//! - `GET /kpis`: the catalogue; `GET /kpis/{id}?district=&from=&to=&grain=&week_start=`: one KPI;
 //!   `GET /kpis/{id}/sql?…`: the SQL that answers it;
 //! - `POST /sql` (the SQL as body) or `GET /sql?q=…`: any read-only query;
 //! - `GET /tables`: the table versions read.
@@ -24,7 +24,7 @@ use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::catalog::KpiParams;
+use crate::catalog::{KpiParams, parse_weekday};
 use crate::engine::{QueryEngine, QueryError, QueryStream};
 use crate::format::{Format, ResultEncoder};
 use crate::lake::{LakeOptions, parse_as_of};
@@ -95,7 +95,10 @@ impl Common {
             None | Some("") => None,
             Some(v) => Some(parse_as_of(v).map_err(ApiError::bad_request)?),
         };
-        Ok(LakeOptions { as_of })
+        Ok(LakeOptions {
+            as_of,
+            ..LakeOptions::default()
+        })
     }
 
     fn format(&self, headers: &HeaderMap) -> Result<Format, ApiError> {
@@ -198,6 +201,7 @@ struct KpiQuery {
     from: Option<String>,
     to: Option<String>,
     grain: Option<String>,
+    week_start: Option<String>,
     #[serde(flatten)]
     common: Common,
 }
@@ -212,13 +216,19 @@ impl KpiQuery {
                 ));
             }
         };
-        KpiParams::new(
+        let params = KpiParams::new(
             &from,
             &to,
             self.grain.as_deref().unwrap_or("week"),
             self.district.as_deref(),
         )
-        .map_err(|e| ApiError::from(QueryError::from(e)))
+        .map_err(|e| ApiError::from(QueryError::from(e)))?;
+        match self.week_start.as_deref().map(str::trim) {
+            None | Some("") => Ok(params),
+            Some(day) => Ok(params.with_week_start(
+                parse_weekday(day).map_err(|e| ApiError::from(QueryError::from(e)))?,
+            )),
+        }
     }
 }
 

@@ -6,7 +6,7 @@
 //! the version that was current at that time instead.
 
 use std::any::Any;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
@@ -34,6 +34,23 @@ pub const TABLES: [&str; 3] = ["hotline_tickets", "facility_changes", "renovatio
 pub struct LakeOptions {
     /// Answer from the table versions current at this time instead of the latest.
     pub as_of: Option<DateTime<FixedOffset>>,
+    /// Exact versions by table name (`None`: the table did not exist), taking precedence over
+    /// `as_of`. [`crate::QueryEngine::run`] pins every table once per query, so all scans of a
+    /// table in one query read the same snapshot; a report pins the versions it recorded.
+    pub versions: BTreeMap<String, Option<i64>>,
+}
+
+impl LakeOptions {
+    /// Options that read exactly `versions`.
+    pub fn pinned(versions: &[TableVersion]) -> Self {
+        Self {
+            as_of: None,
+            versions: versions
+                .iter()
+                .map(|v| (v.table.clone(), v.version))
+                .collect(),
+        }
+    }
 }
 
 impl LakeOptions {
@@ -115,7 +132,7 @@ impl ExtensionOptions for LakeOptions {
 }
 
 /// The version of one table a query read.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct TableVersion {
     /// Table name.
     pub table: String,
@@ -237,15 +254,64 @@ impl LakeTableProvider {
         Ok(Some((version, scan_provider(&table)?)))
     }
 
+    /// The provider of exactly `version`.
+    async fn pinned(
+        &self,
+        version: i64,
+        session: Option<&dyn Session>,
+    ) -> Result<Option<(i64, Arc<dyn TableProvider>)>> {
+        {
+            // The cached latest snapshot serves whenever it is that version.
+            let latest = self.latest.lock().await;
+            if let (Some(table), Some((v, provider))) = (&latest.table, &latest.provider)
+                && *v == version
+            {
+                if let Some(session) = session {
+                    table.update_datafusion_session(session).map_err(external)?;
+                }
+                return Ok(Some((version, provider.clone())));
+            }
+        }
+        let Some(mut table) = self.open().await? else {
+            return Err(DataFusionError::Plan(format!(
+                "table {} has no version {version}: it does not exist",
+                self.name
+            )));
+        };
+        let number = u64::try_from(version).map_err(|_| {
+            DataFusionError::Plan(format!("table {}: version {version}", self.name))
+        })?;
+        table.load_version(number).await.map_err(external)?;
+        if let Some(session) = session {
+            table.update_datafusion_session(session).map_err(external)?;
+        }
+        Ok(Some((version, scan_provider(&table)?)))
+    }
+
+    /// The snapshot `options` select: a pinned version, else the one current at `as_of`, else
+    /// the latest.
+    async fn resolve(
+        &self,
+        options: &LakeOptions,
+        session: Option<&dyn Session>,
+    ) -> Result<Option<(i64, Arc<dyn TableProvider>)>> {
+        match (options.versions.get(&self.name), options.as_of) {
+            (Some(None), _) => Ok(None),
+            (Some(Some(v)), _) => self.pinned(*v, session).await,
+            (None, Some(at)) => self.at(at, session).await,
+            (None, None) => self.latest(session).await,
+        }
+    }
+
     /// The version a query with these options reads.
     pub async fn version(&self, options: &LakeOptions) -> Result<TableVersion> {
-        let resolved = match options.as_of {
-            None => self.latest(None).await?,
-            Some(at) => self.at(at, None).await?,
+        let version = match options.versions.get(&self.name) {
+            Some(pinned) => *pinned,
+            None => self.resolve(options, None).await?.map(|(v, _)| v),
         };
         Ok(TableVersion {
             table: self.name.clone(),
-            version: resolved.map(|(v, _)| v),
+            version,
         })
     }
 }
@@ -313,11 +379,7 @@ impl TableProvider for LakeTableProvider {
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let options = LakeOptions::of(state);
-        let resolved = match options.as_of {
-            None => self.latest(Some(state)).await?,
-            Some(at) => self.at(at, Some(state)).await?,
-        };
-        match resolved {
+        match self.resolve(&options, Some(state)).await? {
             Some((_, provider)) => provider.scan(state, projection, filters, limit).await,
             None => {
                 let schema = match projection {

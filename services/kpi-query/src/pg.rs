@@ -328,7 +328,10 @@ fn options_of(client: &(impl ClientInfo + ?Sized)) -> PgWireResult<LakeOptions> 
         None => None,
         Some(v) => Some(parse_as_of(v).map_err(|e| user_error("22023", e))?),
     };
-    Ok(LakeOptions { as_of })
+    Ok(LakeOptions {
+        as_of,
+        ..LakeOptions::default()
+    })
 }
 
 fn set_as_of(client: &mut (impl ClientInfo + ?Sized), value: &str) -> PgWireResult<Response> {

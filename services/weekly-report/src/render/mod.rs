@@ -1,0 +1,168 @@
+//! The report as people read it: a self-contained HTML page with inline SVG charts that prints
+//! on A4, and Markdown (also the plain-text part of the e-mail).
+
+pub mod html;
+pub mod markdown;
+pub mod svg;
+
+use crate::lang::Lang;
+use crate::model::{Figure, KpiInfo, WeeklyReport};
+
+/// Whether a KPI is a rate on 0–1 (shown in percent).
+pub fn is_rate(kpi: &KpiInfo) -> bool {
+    kpi.unit.contains("(0–1)")
+}
+
+/// Whether a KPI is money in yuan (shown in 万元, as Chinese statistics state it).
+fn is_yuan(kpi: &KpiInfo) -> bool {
+    kpi.unit == "元"
+}
+
+/// A value as a table shows it: percent for rates, one decimal for scores and durations,
+/// whole numbers with thousands separators otherwise; `—` for none.
+pub fn format_value(kpi: &KpiInfo, value: Option<f64>) -> String {
+    let Some(v) = value else {
+        return "—".into();
+    };
+    if is_rate(kpi) {
+        format!("{:.1}%", v * 100.0)
+    } else if is_yuan(kpi) {
+        // One decimal of 万元, with thousands separators.
+        let tenths = (v.abs() / 1_000.0).round();
+        let sign = if v < 0.0 && tenths > 0.0 { "-" } else { "" };
+        format!(
+            "{sign}{}.{}",
+            thousands((tenths / 10.0).trunc()),
+            tenths % 10.0
+        )
+    } else if kpi.unit.starts_with('分') || kpi.unit.starts_with('天') {
+        format!("{v:.1}")
+    } else if (v - v.round()).abs() < 1e-9 {
+        thousands(v.round())
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+/// A week-over-week change with its sign: percentage points for rates.
+pub fn format_change(kpi: &KpiInfo, change: Option<f64>, lang: Lang) -> String {
+    let Some(c) = change else {
+        return "—".into();
+    };
+    let sign = if c > 0.0 { "+" } else { "" };
+    if is_rate(kpi) {
+        format!("{sign}{:.1}{}", c * 100.0, lang.pick(" 个百分点", " pp"))
+    } else if kpi.unit.starts_with('分') || kpi.unit.starts_with('天') {
+        format!("{sign}{c:.1}")
+    } else {
+        let text = format_value(kpi, Some(c));
+        format!("{sign}{text}")
+    }
+}
+
+/// `1234567` → `1,234,567`.
+pub fn thousands(v: f64) -> String {
+    let digits = format!("{:.0}", v.abs());
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    if v < 0.0 { format!("-{out}") } else { out }
+}
+
+/// Target progress as one line: `actual / target (share), projected …`.
+pub fn format_target(kpi: &KpiInfo, fig: &Figure, lang: Lang) -> String {
+    let Some(t) = &fig.target else {
+        return String::new();
+    };
+    let mut text = format!(
+        "{} / {} ({:.0}%)",
+        format_value(kpi, Some(t.actual)),
+        format_value(kpi, Some(t.target)),
+        t.share * 100.0
+    );
+    if let Some(p) = t.projected {
+        text.push_str(&format!(
+            "{}{} {}",
+            lang.pick("；预计全年 ", "; projected "),
+            format_value(kpi, Some(p.round())),
+            if t.on_track {
+                lang.labels().on_track
+            } else {
+                lang.labels().behind
+            }
+        ));
+    }
+    text
+}
+
+/// The KPI's name with its unit, e.g. `加装电梯完工数（部）`.
+pub fn kpi_title(kpi: &KpiInfo, lang: Lang) -> String {
+    let unit = if is_rate(kpi) {
+        "%"
+    } else if is_yuan(kpi) {
+        lang.pick("万元", "10k yuan")
+    } else {
+        kpi.unit.split_whitespace().next().unwrap_or("")
+    };
+    match lang {
+        Lang::Zh => format!("{}（{unit}）", kpi.name_zh),
+        Lang::En => format!("{} ({unit})", kpi.name_en),
+    }
+}
+
+/// The report's title line.
+pub fn title(report: &WeeklyReport, lang: Lang) -> String {
+    let l = lang.labels();
+    match lang {
+        Lang::Zh => format!(
+            "{}{} · {}（{} 至 {}）",
+            report.city.place.name_zh, l.title, report.week.id, report.week.start, report.week.end
+        ),
+        Lang::En => format!(
+            "{} — {}, {} ({} to {})",
+            report.city.place.name_en, l.title, report.week.id, report.week.start, report.week.end
+        ),
+    }
+}
+
+/// The KPI info of `id`.
+pub fn kpi<'a>(report: &'a WeeklyReport, id: &str) -> &'a KpiInfo {
+    report
+        .kpis
+        .iter()
+        .find(|k| k.id == id)
+        .expect("every figure's KPI is listed")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_read_well() {
+        let k = |unit: &str| KpiInfo {
+            id: "K".into(),
+            name_zh: String::new(),
+            name_en: String::new(),
+            unit: unit.into(),
+            kind: "flow".into(),
+        };
+        assert_eq!(format_value(&k("部"), Some(1234567.0)), "1,234,567");
+        assert_eq!(format_value(&k("比率 (0–1)"), Some(0.9634)), "96.3%");
+        assert_eq!(format_value(&k("分 (0–100)"), Some(91.26)), "91.3");
+        assert_eq!(format_value(&k("部"), None), "—");
+        assert_eq!(
+            format_change(&k("比率 (0–1)"), Some(-0.031), Lang::En),
+            "-3.1 pp"
+        );
+        assert_eq!(format_change(&k("部"), Some(12.0), Lang::Zh), "+12");
+        assert_eq!(thousands(-1000.0), "-1,000");
+        assert_eq!(format_value(&k("元"), Some(38_823_562.7)), "3,882.4");
+        assert_eq!(format_value(&k("元"), Some(5_000.0)), "0.5");
+        assert!(!is_rate(&k("分 (0–100)")));
+    }
+}
