@@ -216,8 +216,14 @@ fn every_figure_equals_the_kpi_service_and_a_sent_week_renders_the_same() {
             assert!(close(fig["previous"].as_f64(), fig["trend"][6].as_f64()));
             // The same week of 2023, where the lake goes back that far (renovation history does).
             if !fig["last_year"].is_null() {
-                let want = expected(kind, last_year.get(&(code.to_owned(), "2023-06-12".to_owned())));
-                assert!(close(fig["last_year"].as_f64(), want), "{code} {id} last year");
+                let want = expected(
+                    kind,
+                    last_year.get(&(code.to_owned(), "2023-06-12".to_owned())),
+                );
+                assert!(
+                    close(fig["last_year"].as_f64(), want),
+                    "{code} {id} last year"
+                );
                 with_last_year += 1;
             }
             checked += 3;
@@ -240,7 +246,10 @@ fn every_figure_equals_the_kpi_service_and_a_sent_week_renders_the_same() {
         }
     }
     assert!(checked > 2000, "{checked} figures checked");
-    assert!(with_last_year > 0 && with_last_year < checked / 4, "{with_last_year} with a year before");
+    assert!(
+        with_last_year > 0 && with_last_year < checked / 4,
+        "{with_last_year} with a year before"
+    );
     assert_eq!(json["week"]["same_week_last_year"], "2023-W24");
 
     // Targets: the year so far equals the KPI over 1 January … the week's end.
