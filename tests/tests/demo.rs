@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -255,6 +256,42 @@ fn demo_table_equals_the_ground_truth_and_ctrl_c_stops_it() {
     )
     .unwrap();
     assert_eq!(kpi.status, 200, "{}", kpi.text());
+    // The week's leader summary, with the KPI service's figures.
+    let report = lines
+        .iter()
+        .find_map(|l| {
+            l.strip_prefix("report")?
+                .split_whitespace()
+                .next()
+                .map(PathBuf::from)
+        })
+        .unwrap_or_else(|| panic!("no report line: {text}"));
+    let html =
+        std::fs::read_to_string(&report).unwrap_or_else(|e| panic!("{}: {e}", report.display()));
+    assert!(html.contains("完整社区建设周报") && html.contains("<svg class=\"bars\""));
+    let json: Value =
+        serde_json::from_slice(&std::fs::read(report.with_extension("json")).expect("report JSON"))
+            .unwrap();
+    let city = request(
+        http_port,
+        "GET",
+        &format!("/kpis/K23?district=110000&from={FROM}&to={TO}&grain=week"),
+        None,
+        &[],
+    )
+    .unwrap();
+    let city: Value = serde_json::from_slice(&city.body).unwrap();
+    let k23 = json["city"]["headline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kpi"] == "K23")
+        .unwrap();
+    assert_eq!(
+        k23["value"].as_f64(),
+        city[0]["value"].as_f64(),
+        "the report's requests"
+    );
     let pg_port: u16 = lines
         .iter()
         .find_map(|l| {

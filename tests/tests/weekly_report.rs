@@ -703,6 +703,34 @@ fn the_page_renders_in_headless_chromium_with_its_charts() {
     let dom = String::from_utf8_lossy(&dom.stdout);
     assert_eq!(dom.matches("<svg class=\"bars\"").count(), 4);
     assert!(dom.matches("<svg class=\"trend\"").count() >= 15 * 17);
+    // Printed, it is A4 with every district on pages of its own.
+    let pdf = dir.path().join("page.pdf");
+    let printed = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-pdf-header-footer",
+        ])
+        .arg(format!("--print-to-pdf={}", pdf.display()))
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .expect("chromium prints");
+    assert!(
+        printed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&printed.stderr)
+    );
+    let pdf = String::from_utf8_lossy(&std::fs::read(&pdf).expect("a PDF")).into_owned();
+    let pages = pdf.matches("/Type /Page").count() - pdf.matches("/Type /Pages").count();
+    assert!(
+        pages >= 17,
+        "{pages} pages: the city and one or more per district"
+    );
+    assert!(
+        pdf.contains("/MediaBox [0 0 594.95996 841.91998]"),
+        "A4 pages"
+    );
     // The screenshot shows trend lines (red) and bars (blue) drawn.
     let colours: Value = serde_json::from_str(&python::run_script(
         "png_colours.py",

@@ -63,7 +63,7 @@ pub struct DemoArgs {
     #[arg(long, default_value = "2024-06-03")]
     pub from: NaiveDate,
     /// Share of the real city simulated (1.0 reproduces the published figures).
-    #[arg(long, default_value_t = 0.02)]
+    #[arg(long, default_value_t = 0.1)]
     pub scale: f64,
     /// Seed: the same seed and flags simulate the same city (as `citysim --seed`).
     #[arg(long, default_value_t = 7)]
@@ -477,7 +477,7 @@ pub async fn run(args: DemoArgs, key_generated: bool) -> Result<(), DemoError> {
         city,
         table: &table,
         layout: &layout,
-        report: report.as_deref(),
+        report: &report,
         rows,
         http: http_addr,
         pg: pg_addr,
@@ -500,12 +500,7 @@ pub async fn run(args: DemoArgs, key_generated: bool) -> Result<(), DemoError> {
 }
 
 /// What the demo has once it is ready: the table, the listeners, the report, rows per table.
-type Ready = (
-    KpiTable,
-    JoinSet<std::io::Result<()>>,
-    Option<PathBuf>,
-    [u64; 3],
-);
+type Ready = (KpiTable, JoinSet<std::io::Result<()>>, PathBuf, [u64; 3]);
 
 /// Simulates, lands, opens kpi-query and answers the table.
 #[allow(clippy::too_many_arguments)]
@@ -676,7 +671,7 @@ struct Summary<'a> {
     city: &'static CityProfile,
     table: &'a KpiTable,
     layout: &'a Layout,
-    report: Option<&'a Path>,
+    report: &'a Path,
     rows: [u64; 3],
     http: SocketAddr,
     pg: SocketAddr,
@@ -711,10 +706,10 @@ fn print_summary(s: &Summary<'_>) {
         "truth       {}  (citysim's ground truth of this run)",
         s.layout.truth.display()
     );
-    match s.report {
-        Some(path) => println!("report      {}", path.display()),
-        None => println!("report      weekly report: not built yet"),
-    }
+    println!(
+        "report      {}  (the week's leader summary)",
+        s.report.display()
+    );
     println!("log         {}", s.layout.log.display());
     println!("HTTP        curl -s http://{}/health", s.http);
     println!(

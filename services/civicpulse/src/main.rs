@@ -1,7 +1,7 @@
 //! `civicpulse`: the project's command line.
 //!
 //! ```text
-//! civicpulse demo [--city beijing] [--weeks 4] [--scale 0.02] [--brokers HOST:PORT]
+//! civicpulse demo [--city beijing] [--weeks 4] [--scale 0.1] [--brokers HOST:PORT]
 //! ```
 
 use std::process::ExitCode;

@@ -26,7 +26,7 @@ pub async fn write_leader_summary(
     city: &CityProfile,
     week: Week,
     dir: &Path,
-) -> Result<Option<PathBuf>, ReportError> {
+) -> Result<PathBuf, ReportError> {
     let mut settings = ReportServiceSettings::default();
     let r = &mut settings.report;
     r.city = city.city_code.to_owned();
@@ -41,5 +41,5 @@ pub async fn write_leader_summary(
         ..RunOptions::default()
     };
     let outcome = reporter.run_week(week, &options).await?;
-    Ok(Some(outcome.files.html))
+    Ok(outcome.files.html)
 }
