@@ -106,7 +106,7 @@ pub fn lake(cache: &Path, spec: LakeSpec) -> PathBuf {
 
 /// kpi-query over `lake` with generous limits: the benchmark measures speed, not the service's
 /// guard rails.
-pub fn start_kpi_query(lake: &Path, logs: &Path) -> KpiQuery {
+fn start_kpi_query(lake: &Path, logs: &Path) -> KpiQuery {
     KpiQuery::start(
         lake,
         &[

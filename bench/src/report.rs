@@ -1,10 +1,6 @@
 //! `report`: the time `weekly-report` takes to produce one city's weekly report (Beijing,
-//! `--week`) over the query benchmark's lake, each run into a fresh output directory.
-//!
-//! weekly-report is being written: the benchmark looks at its `--help` and talks to a
-//! kpi-query (`--query-url`, token in `CIVICPULSE_QUERY_TOKEN`) when it offers that, else reads
-//! the lake itself (`--lake`); it adds `--city 110000` and `--no-send` when offered. Without the
-//! binary it records "not built".
+//! `--week`, files only) over the query benchmark's lake, each run into a fresh output
+//! directory. It reads the lake in process with kpi-query's engine, as it runs in production.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,7 +9,7 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use crate::common::{built_binary, cache_dir, fmt, median};
-use crate::query::{LakeSpec, lake, start_kpi_query};
+use crate::query::{LakeSpec, lake};
 
 /// Arguments of `civicpulse-bench report`.
 #[derive(Debug, Clone, clap::Args)]
@@ -41,37 +37,20 @@ pub fn run(args: &ReportArgs) -> Value {
         eprintln!("report: weekly-report not built; skipped");
         return json!({ "date": chrono::Utc::now().to_rfc3339(), "skipped": "weekly-report not built" });
     };
-    let help = Command::new(&binary)
-        .arg("--help")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
-    let offers = |flag: &str| help.contains(flag);
     let spec = LakeSpec {
         scale: args.scale,
         months: args.months,
     };
     let lake = lake(&cache_dir(args.cache.as_deref()), spec);
     let work = tempfile::tempdir().expect("work dir");
-    let query = offers("--query-url").then(|| start_kpi_query(&lake, &work.path().join("logs")));
     let mut times = Vec::new();
     let mut files = 0;
     for run in 0..args.runs {
         let out = work.path().join(format!("report-{run}"));
         let mut cmd = Command::new(&binary);
-        match &query {
-            Some(q) => cmd
-                .args(["--query-url", &format!("http://127.0.0.1:{}", q.http_port)])
-                .env("CIVICPULSE_QUERY_TOKEN", civicpulse_tests::query::TOKEN),
-            None => cmd.arg("--lake").arg(&lake),
-        };
-        cmd.args(["--week", &args.week]).arg("--out").arg(&out);
-        if offers("--city") {
-            cmd.args(["--city", "110000"]);
-        }
-        if offers("--no-send") {
-            cmd.arg("--no-send");
-        }
+        cmd.arg("--lake").arg(&lake);
+        cmd.args(["--week", &args.week, "--city", "110000", "--no-send"]);
+        cmd.arg("--out").arg(&out);
         let started = Instant::now();
         let output = cmd
             .env("CIVICPULSE_TELEMETRY__LOG_LEVEL", "warn")
@@ -98,7 +77,7 @@ pub fn run(args: &ReportArgs) -> Value {
         "scale": args.scale,
         "week": args.week,
         "city": "110000",
-        "via": if query.is_some() { "kpi-query over HTTP" } else { "the lake, in process" },
+        "via": "the lake, in process",
         "runs_s": times,
         "median_s": median(times.clone()),
         "files": files,

@@ -10,9 +10,14 @@ import pyarrow.compute as pc
 from deltalake import DeltaTable
 
 
+def storage_options():
+    """Object-store settings (`s3://` tables) from the AWS_* environment variables."""
+    return {k: v for k, v in os.environ.items() if k.startswith("AWS_")} or None
+
+
 def main() -> None:
     path = sys.argv[1]
-    table = DeltaTable(path)
+    table = DeltaTable(path, storage_options=storage_options())
     if "--count" in sys.argv:
         # Fast: row counts from the log's add actions, no data read.
         import pyarrow as pa
@@ -50,7 +55,7 @@ def main() -> None:
     if "--polars" in sys.argv:
         import polars as pl
 
-        out["polars_rows"] = pl.read_delta(path).height
+        out["polars_rows"] = pl.read_delta(path, storage_options=storage_options()).height
     json.dump(out, sys.stdout)
 
 

@@ -11,6 +11,7 @@ pub mod kafka;
 pub mod process;
 pub mod python;
 pub mod query;
+pub mod s3;
 pub mod scenario;
 
 use std::path::PathBuf;

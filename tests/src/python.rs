@@ -13,10 +13,16 @@ pub fn python() -> PathBuf {
 /// Runs `tests/python/<script>` with `args` and returns its standard output; panics with its
 /// standard error when it fails.
 pub fn run_script(script: &str, args: &[&str]) -> String {
+    run_script_with_env(script, args, &[])
+}
+
+/// [`run_script`] with extra environment variables (e.g. object-store credentials).
+pub fn run_script_with_env(script: &str, args: &[&str], env: &[(String, String)]) -> String {
     let path = crate::workspace_root().join("tests/python").join(script);
     let out = Command::new(python())
         .arg(&path)
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .env("PYTHONFAULTHANDLER", "1")
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", python().display()));
@@ -48,11 +54,16 @@ pub struct TableSummary {
 
 /// Reads `table` with `deltalake` (+ pyarrow); `keys` also returns every row's key.
 pub fn read_table(table: &Path, keys: bool) -> TableSummary {
-    let mut args = vec![table.to_str().expect("UTF-8 path")];
+    read_table_at(table.to_str().expect("UTF-8 path"), keys, &[])
+}
+
+/// [`read_table`] of a table at a path or URL (`s3://…`), with `env` for the object store.
+pub fn read_table_at(location: &str, keys: bool, env: &[(String, String)]) -> TableSummary {
+    let mut args = vec![location];
     if keys {
         args.push("--keys");
     }
-    let out = run_script("read_delta.py", &args);
+    let out = run_script_with_env("read_delta.py", &args, env);
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("read_delta.py output: {e}: {out}"))
 }
 
@@ -61,11 +72,18 @@ pub fn count_rows(table: &Path) -> Option<u64> {
     if !table.join("_delta_log").exists() {
         return None;
     }
+    count_rows_at(table.to_str()?, &[])
+}
+
+/// [`count_rows`] of a table at a path or URL, with `env` for the object store; `None` also
+/// while an object-store table does not exist.
+pub fn count_rows_at(location: &str, env: &[(String, String)]) -> Option<u64> {
     let path = crate::workspace_root().join("tests/python/read_delta.py");
     let out = Command::new(python())
         .arg(&path)
-        .arg(table)
+        .arg(location)
         .arg("--count")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .ok()?;
     if !out.status.success() {

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::events::{EventFactory, Stream};
@@ -123,6 +124,23 @@ pub fn start_service(stream: Stream, brokers: &str, lake: &Path, logs: &Path) ->
 
 /// Waits until `table` holds `rows` rows, failing early if a service exits.
 pub fn wait_rows(table: &Path, rows: u64, timeout: Duration, services: &mut [&mut ServiceProcess]) {
+    wait_count(
+        &table.display().to_string(),
+        rows,
+        timeout,
+        services,
+        || python::count_rows(table),
+    );
+}
+
+/// Waits until `count` (rows of table `what`) says `rows`, failing early if a service exits.
+pub fn wait_count(
+    what: &str,
+    rows: u64,
+    timeout: Duration,
+    services: &mut [&mut ServiceProcess],
+    mut count: impl FnMut() -> Option<u64>,
+) {
     let mut last = None;
     let landed = wait_for(timeout, || {
         for s in services.iter_mut() {
@@ -130,7 +148,7 @@ pub fn wait_rows(table: &Path, rows: u64, timeout: Duration, services: &mut [&mu
                 panic!("service exited with {status}: {}", s.log());
             }
         }
-        last = python::count_rows(table);
+        last = count();
         if last == Some(rows) {
             return Some(());
         }
@@ -141,11 +159,51 @@ pub fn wait_rows(table: &Path, rows: u64, timeout: Duration, services: &mut [&mu
     if landed.is_none() {
         let logs: Vec<String> = services.iter().map(|s| s.log()).collect();
         panic!(
-            "{} holds {last:?} rows, expected {rows} within {timeout:?}; logs:\n{}",
-            table.display(),
+            "{what} holds {last:?} rows, expected {rows} within {timeout:?}; logs:\n{}",
             logs.join("\n---\n")
         );
     }
+}
+
+/// The value `cell` holds, made by `make` for the first test of the binary that asks; if making
+/// it panicked, every test that asks fails with that panic's message.
+pub fn shared<T: Send + Sync>(
+    cell: &'static OnceLock<Result<T, String>>,
+    make: fn() -> T,
+) -> &'static T {
+    let made = cell.get_or_init(|| {
+        std::panic::catch_unwind(make).map_err(|panic| {
+            panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_else(|| "panicked".into())
+        })
+    });
+    match made {
+        Ok(value) => value,
+        Err(e) => panic!("making the shared fixture failed: {e}"),
+    }
+}
+
+/// A fresh directory `<base>/<pid>` for this run; directories of runs no longer alive are removed
+/// (a shared fixture outlives its test binary when kept for inspection).
+pub fn run_dir(base: &Path) -> PathBuf {
+    if let Ok(entries) = std::fs::read_dir(base) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let running = name.parse::<u32>().is_ok_and(|pid| {
+                pid == std::process::id() || Path::new("/proc").join(&name).exists()
+            });
+            if !running {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    let dir = base.join(std::process::id().to_string());
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("run directory");
+    dir
 }
 
 /// A lake root and service logs in a temporary directory.

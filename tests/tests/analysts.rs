@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use civicpulse_tests::query::{KpiQuery, PG_PASSWORD, TOKEN};
-use civicpulse_tests::{TEST_HASH_KEY, process, python, workspace_root};
+use civicpulse_tests::{TEST_HASH_KEY, process, python, scenario, workspace_root};
 use serde_json::Value;
 
 /// Haidian, the district of the README's snippets and of the notebook.
@@ -65,28 +65,13 @@ impl DemoLake {
 }
 
 fn demo_lake() -> &'static DemoLake {
-    static LAKE: OnceLock<Result<DemoLake, String>> = OnceLock::new();
-    let made = LAKE.get_or_init(|| {
-        std::panic::catch_unwind(make_lake).map_err(|panic| {
-            panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                .unwrap_or_else(|| "making the lake panicked".into())
-        })
-    });
-    match made {
-        Ok(lake) => lake,
-        Err(e) => panic!("making the demo lake failed: {e}"),
-    }
+    static CELL: OnceLock<Result<DemoLake, String>> = OnceLock::new();
+    scenario::shared(&CELL, make_lake)
 }
 
 fn make_lake() -> DemoLake {
     let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("analysts");
-    remove_stale_runs(&base);
-    let dir = base.join(std::process::id().to_string());
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("lake directory");
+    let dir = scenario::run_dir(&base);
     let land = |scale: &str, streams: &str, truth: &str| {
         let path = dir.join(truth);
         let out = Command::new(process::binary("citysim"))
@@ -112,22 +97,6 @@ fn make_lake() -> DemoLake {
         dir,
         hotline,
         programme,
-    }
-}
-
-/// Removes the directories of earlier runs whose process is gone.
-fn remove_stale_runs(base: &Path) {
-    let Ok(entries) = std::fs::read_dir(base) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let running = name
-            .parse::<u32>()
-            .is_ok_and(|pid| pid == std::process::id() || Path::new("/proc").join(&name).exists());
-        if !running {
-            let _ = std::fs::remove_dir_all(entry.path());
-        }
     }
 }
 

@@ -22,7 +22,9 @@ use civicpulse_tests::kafka::create_topic;
 use civicpulse_tests::process::ServiceProcess;
 use civicpulse_tests::python;
 use civicpulse_tests::query::{self, HttpResponse, KpiQuery, PG_PASSWORD, PG_USER, TOKEN};
-use civicpulse_tests::scenario::{Produced, produce_events, runtime, start_service, wait_rows};
+use civicpulse_tests::scenario::{
+    self, Produced, produce_events, runtime, start_service, wait_rows,
+};
 use serde_json::Value;
 
 /// Events landed per stream.
@@ -79,29 +81,14 @@ impl SharedLake {
 /// The shared lake, landed by the first test that asks (tests hold [`civicpulse_tests::heavy`]
 /// while they use it, so landing never overlaps another test's timing).
 fn shared_lake() -> &'static SharedLake {
-    static LAKE: OnceLock<Result<SharedLake, String>> = OnceLock::new();
-    let landed = LAKE.get_or_init(|| {
-        std::panic::catch_unwind(land).map_err(|panic| {
-            panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                .unwrap_or_else(|| "landing panicked".into())
-        })
-    });
-    match landed {
-        Ok(lake) => lake,
-        Err(e) => panic!("landing the shared lake failed: {e}"),
-    }
+    static CELL: OnceLock<Result<SharedLake, String>> = OnceLock::new();
+    scenario::shared(&CELL, land)
 }
 
 /// Lands the three streams through a tansu broker and the ingest services, then stops both.
 fn land() -> SharedLake {
     let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("kpi_query_safety");
-    remove_stale_runs(&base);
-    let dir = base.join(std::process::id().to_string());
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("lake directory");
+    let dir = scenario::run_dir(&base);
     let lake = SharedLake {
         dir,
         by_district: BTreeMap::new(),
@@ -154,22 +141,6 @@ fn land() -> SharedLake {
     SharedLake {
         by_district: summary.by_district,
         ..lake
-    }
-}
-
-/// Removes the lakes of earlier runs of this binary whose process has ended.
-fn remove_stale_runs(base: &Path) {
-    let Ok(entries) = std::fs::read_dir(base) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let running = name
-            .parse::<u32>()
-            .is_ok_and(|pid| pid == std::process::id() || Path::new("/proc").join(&name).exists());
-        if !running {
-            let _ = std::fs::remove_dir_all(entry.path());
-        }
     }
 }
 

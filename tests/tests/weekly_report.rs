@@ -244,6 +244,18 @@ fn every_figure_equals_the_kpi_service_and_a_sent_week_renders_the_same() {
             let higher = ranked.iter().filter(|(o, _)| o > v).count() as u64;
             assert_eq!(*r, higher + 1, "{id} rank of {v}");
         }
+        // All equal (e.g. all 0): no ranks at all rather than everyone first.
+        let values: Vec<f64> = json["districts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|d| d["headline"][i]["value"].as_f64())
+            .collect();
+        if values.windows(2).all(|w| w[0] == w[1]) {
+            assert!(ranked.is_empty(), "{id}: equal values are ranked");
+        } else {
+            assert_eq!(ranked.len(), values.len(), "{id}: a district without rank");
+        }
     }
     assert!(checked > 2000, "{checked} figures checked");
     assert!(

@@ -17,7 +17,13 @@ pub enum ReportError {
     /// The report failed.
     #[error("weekly report: {0}")]
     Report(#[from] weekly_report::ReportError),
+    /// The targets file could not be written.
+    #[error("weekly report targets: {0}")]
+    Targets(String),
 }
+
+/// Haidian's published 2024 figures as annual targets (`deploy/targets.toml`).
+const TARGETS: &str = include_str!("../../../deploy/targets.toml");
 
 /// Writes the leader summary of `week` for `city` from `engine` into `dir` (Chinese HTML,
 /// Markdown and JSON, Haidian's published 2024 figures as targets) and returns the HTML's path.
@@ -32,12 +38,19 @@ pub async fn write_leader_summary(
     r.city = city.city_code.to_owned();
     r.out_dir = dir.to_path_buf();
     r.publish_topic.clear();
-    let targets = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/targets.toml");
-    r.targets_file = targets.exists().then_some(targets);
+    // The example targets are built in, so an installed binary has them too.
+    let targets = dir.join("targets.toml");
+    tokio::fs::create_dir_all(dir)
+        .await
+        .and(tokio::fs::write(&targets, TARGETS).await)
+        .map_err(|e| ReportError::Targets(format!("{}: {e}", targets.display())))?;
+    r.targets_file = Some(targets);
     let reporter = WeeklyReporter::with_engine(engine.clone(), settings)?;
     let week = reporter.week(&week.label())?;
+    // Each demo lands a new lake: never reuse the table versions an earlier run recorded.
     let options = RunOptions {
         no_send: true,
+        refresh: true,
         ..RunOptions::default()
     };
     let outcome = reporter.run_week(week, &options).await?;

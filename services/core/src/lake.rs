@@ -166,7 +166,8 @@ impl LakeTable {
             })?;
         }
         let table =
-            DeltaTable::try_from_url_with_storage_options(url.clone(), storage_options).await?;
+            DeltaTable::try_from_url_with_storage_options(url.clone(), storage_options.clone())
+                .await?;
         let table = if table.version().is_some() {
             table
         } else {
@@ -183,7 +184,7 @@ impl LakeTable {
             match created {
                 Ok(table) => table,
                 // Another instance created it first: open theirs.
-                Err(_) => deltalake::open_table(url.clone()).await?,
+                Err(_) => deltalake::open_table_with_storage_options(url, storage_options).await?,
             }
         };
         let this = Self { table, files };

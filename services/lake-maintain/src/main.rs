@@ -68,6 +68,11 @@ async fn maintain_table(
     storage: &std::collections::HashMap<String, String>,
 ) -> Result<Option<RoundReport>, DeltaTableError> {
     let url = root.table_url(name);
+    if let Ok(path) = url.to_file_path()
+        && !path.join("_delta_log").is_dir()
+    {
+        return Ok(None); // not created yet (delta-rs refuses a missing local directory)
+    }
     let table =
         deltalake::DeltaTable::try_from_url_with_storage_options(url, storage.clone()).await?;
     if table.version().is_none() {

@@ -468,10 +468,17 @@ impl Context<'_> {
     }
 }
 
-/// Ranks districts on each headline KPI, highest first; ties share a position.
+/// Ranks districts on each headline KPI, highest first; ties share a position. Where every
+/// district has the same value (say, no elevator completed anywhere) there is no rank: "1/16"
+/// would read as first place.
 fn rank(sections: &mut [Section]) {
     for i in 0..HEADLINE.len() {
         let values: Vec<Option<f64>> = sections.iter().map(|s| s.headline[i].value).collect();
+        let mut known = values.iter().flatten();
+        let first = known.next().copied();
+        if known.all(|v| Some(*v) == first) {
+            continue;
+        }
         let of = values.iter().flatten().count();
         for (s, v) in sections.iter_mut().zip(&values) {
             s.headline[i].rank = v.map(|v| Rank {

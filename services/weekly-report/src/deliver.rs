@@ -1,7 +1,6 @@
 //! Delivery: files in the output directory, the JSON on Kafka and the HTML by e-mail, each
 //! recorded in a sent-log so that running a week again sends nothing twice.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -13,6 +12,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
 
 use crate::ReportError;
 use crate::settings::SmtpSettings;
@@ -49,14 +49,14 @@ impl ReportFiles {
 }
 
 /// Writes `contents` to `path` through a temporary file, so a reader never sees half a file.
-pub fn write_file(path: &Path, contents: &[u8]) -> Result<(), ReportError> {
+pub async fn write_file(path: &Path, contents: &[u8]) -> Result<(), ReportError> {
     let io = |e: std::io::Error| ReportError::Output(format!("{}: {e}", path.display()));
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
+        tokio::fs::create_dir_all(dir).await.map_err(io)?;
     }
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, contents).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    tokio::fs::write(&tmp, contents).await.map_err(io)?;
+    tokio::fs::rename(&tmp, path).await.map_err(io)
 }
 
 /// One delivery made.
@@ -85,9 +85,9 @@ pub struct SentLog {
 
 impl SentLog {
     /// Reads the log under `out` (empty if there is none yet).
-    pub fn open(out: &Path) -> Result<Self, ReportError> {
+    pub async fn open(out: &Path) -> Result<Self, ReportError> {
         let path = out.join("sent-log.jsonl");
-        let entries = match std::fs::read_to_string(&path) {
+        let entries = match tokio::fs::read_to_string(&path).await {
             Ok(text) => text
                 .lines()
                 .filter(|l| !l.trim().is_empty())
@@ -111,25 +111,22 @@ impl SentLog {
             .find(|e| e.city == city && e.week == week && e.channel == channel && e.to == to)
     }
 
-    /// Every delivery recorded.
-    pub fn entries(&self) -> &[SentEntry] {
-        &self.entries
-    }
-
     /// Records a delivery (appended and flushed before the next one is attempted).
-    pub fn record(&mut self, entry: SentEntry) -> Result<(), ReportError> {
+    pub async fn record(&mut self, entry: SentEntry) -> Result<(), ReportError> {
         let io = |e: std::io::Error| ReportError::Output(format!("{}: {e}", self.path.display()));
         if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
+            tokio::fs::create_dir_all(dir).await.map_err(io)?;
         }
-        let mut file = std::fs::OpenOptions::new()
+        let mut file = tokio::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.path)
+            .await
             .map_err(io)?;
-        let line = serde_json::to_string(&entry).expect("an entry serialises");
-        writeln!(file, "{line}").map_err(io)?;
-        file.sync_data().map_err(io)?;
+        let mut line = serde_json::to_string(&entry).expect("an entry serialises");
+        line.push('\n');
+        file.write_all(line.as_bytes()).await.map_err(io)?;
+        file.sync_data().await.map_err(io)?;
         self.entries.push(entry);
         Ok(())
     }

@@ -78,6 +78,17 @@ pub struct RunOptions {
     pub no_send: bool,
 }
 
+/// A report built and written to its files.
+#[derive(Debug, Clone)]
+pub struct Generated {
+    /// The report.
+    pub report: WeeklyReport,
+    /// Where its files are.
+    pub files: ReportFiles,
+    /// The JSON file's bytes (what is published).
+    pub json: Vec<u8>,
+}
+
 /// What a run of one week did.
 #[derive(Debug, Clone)]
 pub struct WeekOutcome {
@@ -139,11 +150,6 @@ impl WeeklyReporter {
         })
     }
 
-    /// The configuration in effect.
-    pub fn settings(&self) -> &ReportServiceSettings {
-        &self.settings
-    }
-
     /// The week named `id` (`2024-W23`).
     pub fn week(&self, id: &str) -> Result<ReportWeek, ReportError> {
         ReportWeek::parse(id, self.week_start)
@@ -166,12 +172,12 @@ impl WeeklyReporter {
         &self,
         week: ReportWeek,
         options: &RunOptions,
-    ) -> Result<(WeeklyReport, ReportFiles), ReportError> {
+    ) -> Result<Generated, ReportError> {
         let files = self.files(week);
         let recorded = if options.refresh || options.as_of.is_some() {
             None
         } else {
-            recorded_versions(&files.dir)?
+            recorded_versions(&files.dir).await?
         };
         let source = KpiSource::open(
             self.engine.clone(),
@@ -191,27 +197,36 @@ impl WeeklyReporter {
         let report = build::build(&source, self.engine.catalog(), &spec).await?;
         let mut json = serde_json::to_vec_pretty(&report).expect("a report serialises");
         json.push(b'\n');
-        deliver::write_file(&files.json, &json)?;
-        deliver::write_file(
-            &files.html,
-            render::html::render(&report, self.lang, None).as_bytes(),
-        )?;
-        deliver::write_file(
-            &files.markdown,
-            render::markdown::render(&report, self.lang, None).as_bytes(),
-        )?;
+        let lang = self.lang.code();
+        let mut outputs = vec![
+            (
+                files.html.clone(),
+                render::html::render(&report, self.lang, None),
+            ),
+            (
+                files.markdown.clone(),
+                render::markdown::render(&report, self.lang, None),
+            ),
+        ];
         for code in r.recipients.districts.keys() {
-            let lang = self.lang.code();
-            deliver::write_file(
-                &files.district(code, lang, "html"),
-                render::html::render(&report, self.lang, Some(code)).as_bytes(),
-            )?;
-            deliver::write_file(
-                &files.district(code, lang, "md"),
-                render::markdown::render(&report, self.lang, Some(code)).as_bytes(),
-            )?;
+            outputs.push((
+                files.district(code, lang, "html"),
+                render::html::render(&report, self.lang, Some(code)),
+            ));
+            outputs.push((
+                files.district(code, lang, "md"),
+                render::markdown::render(&report, self.lang, Some(code)),
+            ));
         }
-        Ok((report, files))
+        deliver::write_file(&files.json, &json).await?;
+        for (path, text) in outputs {
+            deliver::write_file(&path, text.as_bytes()).await?;
+        }
+        Ok(Generated {
+            report,
+            files,
+            json,
+        })
     }
 
     /// Generates `week` and delivers it on every configured channel that has not had it yet.
@@ -220,16 +235,17 @@ impl WeeklyReporter {
         week: ReportWeek,
         options: &RunOptions,
     ) -> Result<WeekOutcome, ReportError> {
-        let (report, files) = self.generate(week, options).await?;
+        let generated = self.generate(week, options).await?;
         let mut outcome = WeekOutcome {
             week,
-            versions: report.source.table_versions.clone(),
-            files,
+            versions: generated.report.source.table_versions.clone(),
+            files: generated.files.clone(),
             sent: Vec::new(),
             already_sent: Vec::new(),
         };
         if !options.no_send {
-            self.deliver(&report, &mut outcome, options.force).await?;
+            self.deliver(&generated, &mut outcome, options.force)
+                .await?;
         }
         Ok(outcome)
     }
@@ -266,13 +282,14 @@ impl WeeklyReporter {
 
     async fn deliver(
         &self,
-        report: &WeeklyReport,
+        generated: &Generated,
         outcome: &mut WeekOutcome,
         force: bool,
     ) -> Result<(), ReportError> {
         let r = &self.settings.report;
+        let report = &generated.report;
         let week = report.week.id.clone();
-        let mut log = SentLog::open(&r.out_dir)?;
+        let mut log = SentLog::open(&r.out_dir).await?;
         let subject = match self.lang {
             Lang::Zh => format!(
                 "【完整社区建设周报】{} {}（{} 至 {}）",
@@ -295,11 +312,8 @@ impl WeeklyReporter {
                 continue;
             }
             let digest = if let Some(topic) = channel.strip_prefix("kafka:") {
-                let json = std::fs::read(&outcome.files.json).map_err(|e| {
-                    ReportError::Output(format!("{}: {e}", outcome.files.json.display()))
-                })?;
-                deliver::publish(&self.settings.kafka, topic, &to, &json).await?;
-                deliver::digest(&json)
+                deliver::publish(&self.settings.kafka, topic, &to, &generated.json).await?;
+                deliver::digest(&generated.json)
             } else {
                 let district = district.as_deref();
                 let recipients: Vec<String> = to.split(',').map(str::to_owned).collect();
@@ -324,19 +338,20 @@ impl WeeklyReporter {
                 to,
                 digest,
                 sent_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            })?;
+            })
+            .await?;
             outcome.sent.push(label);
         }
         Ok(())
     }
 
     /// Whether `week` has its files and every configured delivery.
-    pub fn is_done(&self, week: ReportWeek) -> Result<bool, ReportError> {
+    pub async fn is_done(&self, week: ReportWeek) -> Result<bool, ReportError> {
         let files = self.files(week);
-        if !files.json.exists() {
+        if !tokio::fs::try_exists(&files.json).await.unwrap_or(false) {
             return Ok(false);
         }
-        let log = SentLog::open(&self.settings.report.out_dir)?;
+        let log = SentLog::open(&self.settings.report.out_dir).await?;
         let id = week.to_string();
         let city = &self.settings.report.city;
         Ok(self
@@ -358,7 +373,7 @@ impl WeeklyReporter {
         loop {
             let last = self.last_due(now());
             for week in (0..catch_up).rev().map(|i| last.offset(-i)) {
-                if self.is_done(week)? {
+                if self.is_done(week).await? {
                     continue;
                 }
                 match self.run_week(week, &RunOptions::default()).await {
@@ -396,27 +411,31 @@ struct Delivery {
 }
 
 /// The table versions a report of this week recorded (any language), if one was produced.
-fn recorded_versions(dir: &Path) -> Result<Option<Vec<TableVersion>>, ReportError> {
-    let mut jsons: Vec<_> = match std::fs::read_dir(dir) {
-        Ok(entries) => entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("report.") && n.ends_with(".json"))
-            })
-            .collect(),
-        Err(_) => return Ok(None),
+async fn recorded_versions(dir: &Path) -> Result<Option<Vec<TableVersion>>, ReportError> {
+    let mut jsons = Vec::new();
+    let Ok(mut entries) = tokio::fs::read_dir(dir).await else {
+        return Ok(None);
     };
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        let path = entry.path();
+        if path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("report.") && n.ends_with(".json"))
+        {
+            jsons.push(path);
+        }
+    }
     jsons.sort();
     let Some(path) = jsons.first() else {
         return Ok(None);
     };
     let bad = |e: String| ReportError::Input(format!("{}: {e}", path.display()));
+    let bytes = tokio::fs::read(path)
+        .await
+        .map_err(|e| bad(e.to_string()))?;
     let value: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(path).map_err(|e| bad(e.to_string()))?)
-            .map_err(|e| bad(e.to_string()))?;
+        serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
     let versions = serde_json::from_value(value["source"]["table_versions"].clone())
         .map_err(|e| bad(format!("source.table_versions: {e}")))?;
     Ok(Some(versions))

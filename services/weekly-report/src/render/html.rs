@@ -21,7 +21,7 @@ p.meta { color: #666; font-size: 9pt; margin: 0 0 8pt; }
 table { border-collapse: collapse; width: 100%; margin: 4pt 0 8pt; }
 th, td { border-bottom: 1px solid #ddd; padding: 2.5pt 4pt; text-align: right; vertical-align: middle; }
 th { background: #f3f3f3; font-weight: 600; }
-th:first-child, td:first-child { text-align: left; }
+th:first-child, td:first-child, td.text { text-align: left; }
 td.up { color: #1e7b34; } td.down { color: #b03a2e; }
 ul.flags { margin: 4pt 0 8pt; padding-left: 14pt; }
 ul.flags li { color: #b03a2e; margin: 2pt 0; }
@@ -214,60 +214,23 @@ fn section_body(h: &mut String, report: &WeeklyReport, s: &Section, lang: Lang, 
         h.push_str("</ul>\n");
     }
 
-    if !s.top_categories.is_empty() {
-        let _ = writeln!(
-            h,
-            "<h3>{}</h3>\n<table><tr><th>{}</th><th>{}</th><th>{}</th></tr>",
-            l.top_categories, l.category, l.requests, l.average_8_weeks
-        );
-        for c in &s.top_categories {
-            let _ = writeln!(
-                h,
-                "<tr><td>{}</td><td>{}</td><td>{:.1}</td></tr>",
-                escape(&c.category),
-                super::thousands(c.requests),
-                c.average_8_weeks
-            );
+    for table in super::list_tables(s, lang) {
+        let _ = write!(h, "<h3>{}</h3>\n<table><tr>", escape(&table.heading));
+        for header in &table.headers {
+            let _ = write!(h, "<th>{header}</th>");
         }
-        h.push_str("</table>\n");
-    }
-    if !s.top_communities.is_empty() {
-        let _ = writeln!(
-            h,
-            "<h3>{}</h3>\n<table><tr><th>{}</th><th>{}</th></tr>",
-            l.top_communities, l.community, l.requests
-        );
-        for c in &s.top_communities {
-            let _ = writeln!(
-                h,
-                "<tr><td>{} <small>{}</small></td><td>{}</td></tr>",
-                escape(&c.community_name),
-                c.community_code,
-                super::thousands(c.requests)
-            );
-        }
-        h.push_str("</table>\n");
-    }
-    if s.overdue_projects.count > 0 {
-        let _ = writeln!(
-            h,
-            "<h3>{} ({})</h3>\n<table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
-            l.overdue_projects,
-            s.overdue_projects.count,
-            l.project,
-            l.status,
-            l.planned_end,
-            l.days_overdue
-        );
-        for p in &s.overdue_projects.longest {
-            let _ = writeln!(
-                h,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.0}</td></tr>",
-                escape(&p.project_name),
-                escape(&lang.status(&p.status)),
-                p.planned_end_date,
-                p.days_overdue
-            );
+        h.push_str("</tr>\n");
+        for row in &table.rows {
+            h.push_str("<tr>");
+            for (i, cell) in row.iter().enumerate() {
+                let align = if i > 0 && i < table.text_columns {
+                    " class=\"text\""
+                } else {
+                    ""
+                };
+                let _ = write!(h, "<td{align}>{}</td>", escape(cell));
+            }
+            h.push_str("</tr>\n");
         }
         h.push_str("</table>\n");
     }

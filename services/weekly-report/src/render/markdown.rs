@@ -97,60 +97,20 @@ fn section(m: &mut String, report: &WeeklyReport, s: &Section, lang: Lang, ranke
         }
         m.push('\n');
     }
-    if !s.top_categories.is_empty() {
+    for table in super::list_tables(s, lang) {
+        let rule: Vec<&str> = (0..table.headers.len())
+            .map(|i| if i < table.text_columns { "---" } else { "--:" })
+            .collect();
         let _ = writeln!(
             m,
-            "### {}\n\n| {} | {} | {} |\n|---|--:|--:|",
-            l.top_categories, l.category, l.requests, l.average_8_weeks
+            "### {}\n\n| {} |\n|{}|",
+            table.heading,
+            table.headers.join(" | "),
+            rule.join("|")
         );
-        for c in &s.top_categories {
-            let _ = writeln!(
-                m,
-                "| {} | {} | {:.1} |",
-                cell(&c.category),
-                thousands(c.requests),
-                c.average_8_weeks
-            );
-        }
-        m.push('\n');
-    }
-    if !s.top_communities.is_empty() {
-        let _ = writeln!(
-            m,
-            "### {}\n\n| {} | {} |\n|---|--:|",
-            l.top_communities, l.community, l.requests
-        );
-        for c in &s.top_communities {
-            let _ = writeln!(
-                m,
-                "| {} ({}) | {} |",
-                cell(&c.community_name),
-                c.community_code,
-                thousands(c.requests)
-            );
-        }
-        m.push('\n');
-    }
-    if s.overdue_projects.count > 0 {
-        let _ = writeln!(
-            m,
-            "### {} ({})\n\n| {} | {} | {} | {} |\n|---|---|---|--:|",
-            l.overdue_projects,
-            s.overdue_projects.count,
-            l.project,
-            l.status,
-            l.planned_end,
-            l.days_overdue
-        );
-        for p in &s.overdue_projects.longest {
-            let _ = writeln!(
-                m,
-                "| {} | {} | {} | {:.0} |",
-                cell(&p.project_name),
-                lang.status(&p.status),
-                p.planned_end_date,
-                p.days_overdue
-            );
+        for row in &table.rows {
+            let cells: Vec<String> = row.iter().map(|c| cell(c)).collect();
+            let _ = writeln!(m, "| {} |", cells.join(" | "));
         }
         m.push('\n');
     }

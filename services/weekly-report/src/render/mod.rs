@@ -6,7 +6,7 @@ pub mod markdown;
 pub mod svg;
 
 use crate::lang::Lang;
-use crate::model::{Figure, KpiInfo, WeeklyReport};
+use crate::model::{Figure, KpiInfo, Section, WeeklyReport};
 
 /// Whether a KPI is a rate on 0–1 (shown in percent).
 pub fn is_rate(kpi: &KpiInfo) -> bool {
@@ -127,6 +127,81 @@ pub fn title(report: &WeeklyReport, lang: Lang) -> String {
             report.city.place.name_en, l.title, report.week.id, report.week.start, report.week.end
         ),
     }
+}
+
+/// A list table of a section (top categories, communities, overdue projects), rendered alike
+/// by the HTML page and the Markdown.
+pub struct ListTable {
+    /// The heading above it.
+    pub heading: String,
+    /// Column headers; the first column is text, the others numbers unless `text_columns` says.
+    pub headers: Vec<&'static str>,
+    /// How many leading columns are text (left-aligned).
+    pub text_columns: usize,
+    /// Cells as shown.
+    pub rows: Vec<Vec<String>>,
+}
+
+/// The list tables of section `s`, those with rows only.
+pub fn list_tables(s: &Section, lang: Lang) -> Vec<ListTable> {
+    let l = lang.labels();
+    let mut tables = Vec::new();
+    if !s.top_categories.is_empty() {
+        tables.push(ListTable {
+            heading: l.top_categories.to_owned(),
+            headers: vec![l.category, l.requests, l.average_8_weeks],
+            text_columns: 1,
+            rows: s
+                .top_categories
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.category.clone(),
+                        thousands(c.requests),
+                        format!("{:.1}", c.average_8_weeks),
+                    ]
+                })
+                .collect(),
+        });
+    }
+    if !s.top_communities.is_empty() {
+        tables.push(ListTable {
+            heading: l.top_communities.to_owned(),
+            headers: vec![l.community, l.requests],
+            text_columns: 1,
+            rows: s
+                .top_communities
+                .iter()
+                .map(|c| {
+                    vec![
+                        format!("{} ({})", c.community_name, c.community_code),
+                        thousands(c.requests),
+                    ]
+                })
+                .collect(),
+        });
+    }
+    if s.overdue_projects.count > 0 {
+        tables.push(ListTable {
+            heading: format!("{} ({})", l.overdue_projects, s.overdue_projects.count),
+            headers: vec![l.project, l.status, l.planned_end, l.days_overdue],
+            text_columns: 3,
+            rows: s
+                .overdue_projects
+                .longest
+                .iter()
+                .map(|p| {
+                    vec![
+                        p.project_name.clone(),
+                        lang.status(&p.status),
+                        p.planned_end_date.clone(),
+                        format!("{:.0}", p.days_overdue),
+                    ]
+                })
+                .collect(),
+        });
+    }
+    tables
 }
 
 /// The KPI info of `id`.
