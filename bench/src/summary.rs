@@ -108,8 +108,19 @@ pub fn versions() -> Value {
     let root = civicpulse_tests::workspace_root();
     let root = root.to_str().unwrap_or(".");
     let commit = first_line("git", &["-C", root, "rev-parse", "--short", "HEAD"]);
+    // The results files themselves do not make the build dirty: the bench writes them.
     let dirty = Command::new("git")
-        .args(["-C", root, "status", "--porcelain"])
+        .args([
+            "-C",
+            root,
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+            "--",
+            ".",
+            ":!bench/results.json",
+            ":!bench/RESULTS.md",
+        ])
         .output()
         .is_ok_and(|o| !o.stdout.is_empty());
     let tansu = civicpulse_tests::broker::tansu_binary();
