@@ -7,6 +7,7 @@ use std::sync::Arc;
 use citysim::profile::CityProfile;
 use kpi_query::QueryEngine;
 use weekly_report::settings::ReportServiceSettings;
+use weekly_report::targets::Targets;
 use weekly_report::{RunOptions, WeeklyReporter};
 
 use crate::table::Week;
@@ -17,7 +18,7 @@ pub enum ReportError {
     /// The report failed.
     #[error("weekly report: {0}")]
     Report(#[from] weekly_report::ReportError),
-    /// The targets file could not be written.
+    /// The built-in targets do not parse.
     #[error("weekly report targets: {0}")]
     Targets(String),
 }
@@ -39,13 +40,8 @@ pub async fn write_leader_summary(
     r.out_dir = dir.to_path_buf();
     r.publish_topic.clear();
     // The example targets are built in, so an installed binary has them too.
-    let targets = dir.join("targets.toml");
-    tokio::fs::create_dir_all(dir)
-        .await
-        .and(tokio::fs::write(&targets, TARGETS).await)
-        .map_err(|e| ReportError::Targets(format!("{}: {e}", targets.display())))?;
-    r.targets_file = Some(targets);
-    let reporter = WeeklyReporter::with_engine(engine.clone(), settings)?;
+    let targets = Targets::parse(TARGETS).map_err(ReportError::Targets)?;
+    let reporter = WeeklyReporter::with_engine(engine.clone(), settings)?.with_targets(targets);
     let week = reporter.week(&week.label())?;
     // Each demo lands a new lake: never reuse the table versions an earlier run recorded.
     let options = RunOptions {

@@ -104,6 +104,13 @@ impl LakeRoot {
     }
 }
 
+/// Whether `url` is a local table whose log does not exist yet: delta-rs refuses to open a
+/// missing local directory (and logs an error for it), so callers ask first.
+pub fn is_missing_local_table(url: &Url) -> bool {
+    url.to_file_path()
+        .is_ok_and(|path| !path.join("_delta_log").is_dir())
+}
+
 /// Tuning of the Parquet files a table is written with.
 #[derive(Debug, Clone)]
 pub struct FileSettings {

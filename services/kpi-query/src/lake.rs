@@ -190,9 +190,7 @@ impl LakeTableProvider {
     /// The table, unloaded; `None` while a local table has no log yet (asking delta-rs would
     /// log an error for every query before the first commit).
     async fn open(&self) -> Result<Option<DeltaTable>> {
-        if let Ok(path) = self.url.to_file_path()
-            && !path.join("_delta_log").is_dir()
-        {
+        if civicpulse_core::lake::is_missing_local_table(&self.url) {
             return Ok(None);
         }
         match DeltaTable::try_from_url_with_storage_options(self.url.clone(), self.storage.clone())

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use civicpulse_core::lake::LakeRoot;
+use civicpulse_core::lake::{LakeRoot, is_missing_local_table};
 use civicpulse_core::settings::{MaintainSettings, Settings, SettingsError};
 use civicpulse_core::{service, telemetry};
 use clap::Parser;
@@ -68,10 +68,8 @@ async fn maintain_table(
     storage: &std::collections::HashMap<String, String>,
 ) -> Result<Option<RoundReport>, DeltaTableError> {
     let url = root.table_url(name);
-    if let Ok(path) = url.to_file_path()
-        && !path.join("_delta_log").is_dir()
-    {
-        return Ok(None); // not created yet (delta-rs refuses a missing local directory)
+    if is_missing_local_table(&url) {
+        return Ok(None); // not created yet
     }
     let table =
         deltalake::DeltaTable::try_from_url_with_storage_options(url, storage.clone()).await?;

@@ -150,6 +150,12 @@ impl WeeklyReporter {
         })
     }
 
+    /// Reports against `targets` instead of those of `report.targets_file`.
+    pub fn with_targets(mut self, targets: Targets) -> Self {
+        self.targets = targets;
+        self
+    }
+
     /// The week named `id` (`2024-W23`).
     pub fn week(&self, id: &str) -> Result<ReportWeek, ReportError> {
         ReportWeek::parse(id, self.week_start)
