@@ -638,6 +638,7 @@ async fn prepare(
     let credentials = Credentials {
         user: q.pg_user.clone(),
         password: None,
+        tls: None,
     };
     servers.spawn(pg::serve(engine.clone(), endpoints.1, credentials));
     query_bar.set_message("the headline KPIs per district");

@@ -23,6 +23,7 @@ use axum::{Json, Router};
 use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
+use subtle::ConstantTimeEq;
 
 use crate::catalog::{KpiParams, parse_weekday};
 use crate::engine::{QueryEngine, QueryError, QueryStream};
@@ -70,7 +71,9 @@ async fn authorize(State(state): State<ApiState>, request: Request, next: Next) 
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        if sent != Some(token.as_ref()) {
+        // Constant time: how long the check takes says nothing about how much of it matched.
+        let matches = sent.is_some_and(|sent| bool::from(sent.as_bytes().ct_eq(token.as_bytes())));
+        if !matches {
             return (
                 StatusCode::UNAUTHORIZED,
                 [(header::WWW_AUTHENTICATE, "Bearer")],

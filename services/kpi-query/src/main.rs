@@ -41,10 +41,37 @@ enum MainError {
     Settings(#[from] civicpulse_core::settings::SettingsError),
     #[error("{0}")]
     Address(String),
+    #[error("{0}")]
+    Credentials(String),
+    #[error(transparent)]
+    Pg(#[from] pg::PgSetupError),
     #[error(transparent)]
     Query(#[from] kpi_query::QueryError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+}
+
+/// Refuses an empty credential: an empty token or password would let anyone in who sends
+/// nothing.
+fn credential(value: Option<String>, what: &str) -> Result<Option<String>, MainError> {
+    match value {
+        Some(v) if v.trim().is_empty() => Err(MainError::Credentials(format!(
+            "{what} is set but empty: set a non-empty value or unset it"
+        ))),
+        other => Ok(other),
+    }
+}
+
+/// The PostgreSQL port's TLS, from `query.tls_cert_path` and `query.tls_key_path` (both or
+/// neither).
+fn pg_tls(q: &kpi_query::QuerySettings) -> Result<Option<pg::TlsAcceptor>, MainError> {
+    match (&q.tls_cert_path, &q.tls_key_path) {
+        (None, None) => Ok(None),
+        (Some(cert), Some(key)) => Ok(Some(pg::tls_acceptor(cert, key)?)),
+        _ => Err(MainError::Credentials(
+            "set both query.tls_cert_path and query.tls_key_path, or neither".into(),
+        )),
+    }
 }
 
 /// Parses an address; one that is not loopback needs the credential that guards it.
@@ -82,9 +109,22 @@ async fn run(args: Args) -> Result<(), MainError> {
         settings.query.password = args.password;
     }
     telemetry::init(&settings.telemetry);
+    let q = &mut settings.query;
+    q.token = credential(q.token.take(), "the HTTP token (CIVICPULSE_QUERY_TOKEN)")?;
+    q.password = credential(
+        q.password.take(),
+        "the PostgreSQL password (CIVICPULSE_QUERY_PASSWORD)",
+    )?;
+    if q.pg_user.trim().is_empty() {
+        return Err(MainError::Credentials("query.pg_user is empty".into()));
+    }
     let q = &settings.query;
     let http_addr = address(&q.http_addr, q.token.is_some(), "HTTP")?;
     let pg_addr = address(&q.pg_addr, q.password.is_some(), "PostgreSQL")?;
+    let tls = match pg_addr {
+        Some(_) => pg_tls(q)?,
+        None => None,
+    };
     let engine =
         Arc::new(QueryEngine::open(&settings.lake, &q.weights, QueryLimits::from(q)).await?);
     tracing::info!(
@@ -102,6 +142,7 @@ async fn run(args: Args) -> Result<(), MainError> {
         let credentials = Credentials {
             user: q.pg_user.clone(),
             password: q.password.clone(),
+            tls,
         };
         let engine = engine.clone();
         tasks.spawn(async move { pg::serve(engine, addr, credentials).await });

@@ -1,141 +1,217 @@
 //! The PostgreSQL wire protocol, so psql, DBeaver, psycopg and `pandas.read_sql` can query.
 //!
-//! datafusion-postgres supplies the protocol, the `pg_catalog` tables clients probe at startup
-//! and the handling of client settings and transactions. Queries themselves run through
-//! [`QueryEngine`] with its checks and limits; every other statement is refused unless it is a
-//! client setting (`SET application_name …`), `SHOW` or a transaction command. Engine options
-//! (`SET datafusion.…`) are refused: the engine is shared by every connection.
+//! datafusion-postgres supplies the protocol (pgwire), the `pg_catalog` tables clients probe at
+//! startup (registered in the engine's own context) and the Arrow-to-PostgreSQL encoders; it
+//! never runs SQL here. Every statement is parsed once and acted on as parsed: reads run
+//! through [`QueryEngine`] with its checks and limits, by the simple protocol and by the
+//! extended one (Parse/Bind/Execute) alike; client settings (`SET application_name …`),
+//! `SHOW` and transaction commands are answered by [`session`] from the connection's
+//! metadata; everything else is refused.
 //! `SET civicpulse.as_of = '2024-06-10T08:00:00+08:00'` makes the connection's later queries
 //! read the lake as it was then; `SET civicpulse.as_of = 'latest'` undoes it.
+//!
+//! With a password, clients log in with SCRAM-SHA-256 (the password never crosses the
+//! network); with a certificate and key, the port speaks TLS and refuses plaintext.
+
+mod session;
 
 use std::fmt::Debug;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::common::{DFSchema, ParamValues};
-use datafusion::logical_expr::{EmptyRelation, LogicalPlan};
-use datafusion::prelude::SessionContext;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::Statement as DfStatement;
-use datafusion::sql::sqlparser::ast::{Set, Statement};
 use datafusion_postgres::arrow_pg::datatypes::df::deserialize_parameters;
-use datafusion_postgres::arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch};
+use datafusion_postgres::arrow_pg::datatypes::{
+    arrow_schema_to_pg_fields, encode_recordbatch, into_pg_type,
+};
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
 use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser;
-use datafusion_postgres::hooks::HookClient;
-use datafusion_postgres::hooks::set_show::SetShowHook;
-use datafusion_postgres::hooks::transactions::TransactionStatementHook;
-use datafusion_postgres::pgwire::api::auth::cleartext::CleartextPasswordAuthStartupHandler;
 use datafusion_postgres::pgwire::api::auth::noop::NoopStartupHandler;
+use datafusion_postgres::pgwire::api::auth::sasl::SASLAuthStartupHandler;
+use datafusion_postgres::pgwire::api::auth::sasl::scram::{
+    ScramAuth, gen_salted_password, random_nonce,
+};
 use datafusion_postgres::pgwire::api::auth::{
     AuthSource, DefaultServerParameterProvider, LoginInfo, Password, StartupHandler,
 };
 use datafusion_postgres::pgwire::api::cancel::DefaultCancelHandler;
 use datafusion_postgres::pgwire::api::portal::{Format, Portal};
 use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
-use datafusion_postgres::pgwire::api::results::{
-    DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response, Tag,
-};
+use datafusion_postgres::pgwire::api::results::{FieldInfo, QueryResponse, Response};
+use datafusion_postgres::pgwire::api::stmt::QueryParser;
 use datafusion_postgres::pgwire::api::store::PortalStore;
 use datafusion_postgres::pgwire::api::{
     ClientInfo, ClientPortalStore, ConnectionManager, PgWireServerHandlers, Type,
 };
 use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use datafusion_postgres::pgwire::messages::startup::ParameterStatus;
 use datafusion_postgres::pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+/// The PostgreSQL port's TLS acceptor (tokio-rustls, as pgwire takes it).
+pub use datafusion_postgres::pgwire::tokio::TlsAcceptor;
 use datafusion_postgres::pgwire::tokio::process_socket;
-use datafusion_postgres::{DfSessionService, QueryHook};
-use futures::{Sink, StreamExt, stream};
+use datafusion_postgres::pgwire::tokio::tokio_rustls::rustls;
+use futures::{Sink, SinkExt, StreamExt, stream};
 use tokio::net::TcpListener;
+use tokio::time::Instant;
 
 use crate::engine::{QueryEngine, QueryError, QueryStream};
-use crate::guard::{self, Refused};
 use crate::lake::{LakeOptions, parse_as_of};
+use session::{Command, SessionError};
 
-/// Connection metadata key holding the connection's `civicpulse.as_of`.
-const AS_OF: &str = "civicpulse.as_of";
-
-/// Who may connect.
-#[derive(Debug, Clone)]
+/// Who may connect, and how.
+#[derive(Clone)]
 pub struct Credentials {
     /// User name.
     pub user: String,
-    /// Password; `None` trusts every loopback client (the service refuses to listen elsewhere
-    /// without one).
+    /// Password (SCRAM-SHA-256); `None` trusts every loopback client (the service refuses to
+    /// listen elsewhere without one).
     pub password: Option<String>,
+    /// TLS; when set, plaintext connections are refused.
+    pub tls: Option<TlsAcceptor>,
+}
+
+/// Why the PostgreSQL port cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum PgSetupError {
+    /// A certificate or key file cannot be read or holds no usable PEM.
+    #[error("query.tls_{what}_path {path}: {source}")]
+    Pem {
+        /// `cert` or `key`.
+        what: &'static str,
+        /// The file.
+        path: String,
+        /// Why.
+        source: rustls::pki_types::pem::Error,
+    },
+    /// The certificate file holds no certificate.
+    #[error("query.tls_cert_path {0}: no certificate in the file")]
+    NoCertificate(String),
+    /// rustls refuses the certificate and key.
+    #[error("TLS certificate and key: {0}")]
+    Tls(#[from] rustls::Error),
+}
+
+/// A TLS acceptor for the PostgreSQL port from PEM files (a certificate chain and its
+/// private key).
+pub fn tls_acceptor(cert_path: &Path, key_path: &Path) -> Result<TlsAcceptor, PgSetupError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let pem_error = |what, path: &Path| {
+        let path = path.display().to_string();
+        move |source| PgSetupError::Pem { what, path, source }
+    };
+    let certs = CertificateDer::pem_file_iter(cert_path)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(pem_error("cert", cert_path))?;
+    if certs.is_empty() {
+        return Err(PgSetupError::NoCertificate(cert_path.display().to_string()));
+    }
+    let key = PrivateKeyDer::from_pem_file(key_path).map_err(pem_error("key", key_path))?;
+    // rustls is built with two crypto providers here (ring, aws-lc-rs): name one.
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)?;
+    // PostgreSQL 17's direct TLS negotiation (`sslnegotiation=direct`) requires this ALPN.
+    config.alpn_protocols = vec![b"postgresql".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
 /// Serves the PostgreSQL protocol on `addr` until the process ends.
 pub async fn serve(
     engine: Arc<QueryEngine>,
     addr: SocketAddr,
-    credentials: Credentials,
+    access: Credentials,
 ) -> std::io::Result<()> {
     setup_pg_catalog(
         engine.context(),
         "civicpulse",
         datafusion_postgres::auth::AuthManager::new(),
     )
-    .map_err(|e| std::io::Error::other(e.to_string()))?;
-    let handlers = Arc::new(PgHandlers::new(engine, credentials));
+    .map_err(|e| std::io::Error::other(format!("pg_catalog: {e}")))?;
     let listener = TcpListener::bind(addr).await?;
-    tracing::info!(%addr, "PostgreSQL protocol listening");
+    tracing::info!(
+        %addr,
+        tls = access.tls.is_some(),
+        password = access.password.is_some(),
+        "PostgreSQL protocol listening"
+    );
+    let server = Arc::new(PgServer::new(engine, &access));
     loop {
         let (socket, peer) = listener.accept().await?;
-        let handlers = handlers.clone();
+        let handlers = server.connection();
+        let tls = access.tls.clone();
         tokio::spawn(async move {
-            if let Err(e) = process_socket(socket, None, handlers).await {
+            if let Err(e) = process_socket(socket, tls, handlers).await {
                 tracing::debug!(%peer, error = %e, "PostgreSQL connection ended");
             }
         });
     }
 }
 
-/// The pgwire handlers: our query path in front of datafusion-postgres' session service.
+/// What every connection shares.
+struct PgServer {
+    queries: Arc<ReadOnlyService>,
+    connections: Arc<ConnectionManager>,
+    cancel: Arc<DefaultCancelHandler>,
+    scram: Option<Arc<ScramPassword>>,
+    require_tls: bool,
+}
+
+impl PgServer {
+    fn new(engine: Arc<QueryEngine>, access: &Credentials) -> Self {
+        let connections = Arc::new(ConnectionManager::new());
+        Self {
+            queries: Arc::new(ReadOnlyService {
+                parser: Arc::new(ReadOnlyParser {
+                    engine,
+                    sql: PostgresCompatibilityParser::new(),
+                }),
+            }),
+            cancel: Arc::new(DefaultCancelHandler::new(connections.clone())),
+            connections,
+            scram: access
+                .password
+                .as_deref()
+                .map(|p| Arc::new(ScramPassword::new(&access.user, p))),
+            require_tls: access.tls.is_some(),
+        }
+    }
+
+    /// The handlers of one connection: the SCRAM exchange has state of its own.
+    fn connection(&self) -> PgHandlers {
+        let auth = match &self.scram {
+            Some(password) => Auth::Scram(Box::new(
+                SASLAuthStartupHandler::new(Arc::new(session::server_parameters()))
+                    .with_scram(ScramAuth::new(password.clone()))
+                    .with_connection_manager(self.connections.clone()),
+            )),
+            None => Auth::Trust(TrustStartup {
+                connections: self.connections.clone(),
+            }),
+        };
+        PgHandlers {
+            queries: self.queries.clone(),
+            startup: Arc::new(Startup {
+                auth,
+                require_tls: self.require_tls,
+            }),
+            cancel: self.cancel.clone(),
+        }
+    }
+}
+
+/// The pgwire handlers of one connection.
 struct PgHandlers {
     queries: Arc<ReadOnlyService>,
     startup: Arc<Startup>,
     cancel: Arc<DefaultCancelHandler>,
-}
-
-impl PgHandlers {
-    fn new(engine: Arc<QueryEngine>, credentials: Credentials) -> Self {
-        let connections = Arc::new(ConnectionManager::new());
-        let hooks: Vec<Arc<dyn QueryHook>> = vec![
-            Arc::new(ReadOnlyHook {
-                engine: engine.clone(),
-            }),
-            Arc::new(SetShowHook),
-            Arc::new(TransactionStatementHook),
-        ];
-        // datafusion-postgres gets a context of its own: the statements it runs (client SETs)
-        // can never change the engine every connection shares.
-        let session = DfSessionService::new_with_hooks(Arc::new(SessionContext::new()), hooks);
-        let startup = match credentials.password {
-            Some(password) => Startup::Password(Box::new(
-                CleartextPasswordAuthStartupHandler::new(
-                    PasswordSource {
-                        user: credentials.user,
-                        password,
-                    },
-                    DefaultServerParameterProvider::default(),
-                )
-                .with_connection_manager(connections.clone()),
-            )),
-            None => Startup::Trust(TrustStartup {
-                connections: connections.clone(),
-            }),
-        };
-        Self {
-            queries: Arc::new(ReadOnlyService {
-                engine,
-                session,
-                parser: PostgresCompatibilityParser::new(),
-            }),
-            startup: Arc::new(startup),
-            cancel: Arc::new(DefaultCancelHandler::new(connections)),
-        }
-    }
 }
 
 impl PgWireServerHandlers for PgHandlers {
@@ -156,11 +232,14 @@ impl PgWireServerHandlers for PgHandlers {
     }
 }
 
-/// Password or trust authentication.
-enum Startup {
-    Password(
-        Box<CleartextPasswordAuthStartupHandler<PasswordSource, DefaultServerParameterProvider>>,
-    ),
+/// SCRAM or trust authentication, over TLS only when TLS is configured.
+struct Startup {
+    auth: Auth,
+    require_tls: bool,
+}
+
+enum Auth {
+    Scram(Box<SASLAuthStartupHandler<DefaultServerParameterProvider>>),
     Trust(TrustStartup),
 }
 
@@ -176,9 +255,18 @@ impl StartupHandler for Startup {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        match self {
-            Self::Password(h) => h.on_startup(client, message).await,
-            Self::Trust(h) => h.on_startup(client, message).await,
+        if self.require_tls && !client.is_secure() {
+            return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                "FATAL".into(),
+                "28000".into(),
+                "kpi-query accepts only TLS connections: connect with sslmode=require or \
+                 sslmode=verify-full"
+                    .into(),
+            ))));
+        }
+        match &self.auth {
+            Auth::Scram(h) => h.on_startup(client, message).await,
+            Auth::Trust(h) => h.on_startup(client, message).await,
         }
     }
 }
@@ -194,25 +282,42 @@ impl NoopStartupHandler for TrustStartup {
     }
 }
 
+/// The salted password SCRAM-SHA-256 checks a client's proof against, derived once at start;
+/// the password itself is never compared.
 #[derive(Debug)]
-struct PasswordSource {
+struct ScramPassword {
     user: String,
-    password: String,
+    salt: Vec<u8>,
+    salted: Vec<u8>,
+    /// What a wrong user is checked against, so it fails at the same step as a wrong password.
+    decoy: Vec<u8>,
+}
+
+/// PBKDF2 iterations of the salted password: pgwire's (and PostgreSQL's) default.
+const SCRAM_ITERATIONS: usize =
+    datafusion_postgres::pgwire::api::auth::sasl::scram::SCRAM_ITERATIONS;
+
+impl ScramPassword {
+    fn new(user: &str, password: &str) -> Self {
+        let salt = random_nonce().into_bytes();
+        Self {
+            user: user.to_owned(),
+            salted: gen_salted_password(password, &salt, SCRAM_ITERATIONS),
+            decoy: gen_salted_password(&random_nonce(), &salt, SCRAM_ITERATIONS),
+            salt,
+        }
+    }
 }
 
 #[async_trait]
-impl AuthSource for PasswordSource {
+impl AuthSource for ScramPassword {
     async fn get_password(&self, login: &LoginInfo) -> PgWireResult<Password> {
-        if login.user() != Some(self.user.as_str()) {
-            return Err(user_error(
-                "28P01",
-                format!(
-                    "password authentication failed for user \"{}\"",
-                    login.user().unwrap_or("")
-                ),
-            ));
-        }
-        Ok(Password::new(None, self.password.as_bytes().to_vec()))
+        let salted = if login.user() == Some(self.user.as_str()) {
+            &self.salted
+        } else {
+            &self.decoy
+        };
+        Ok(Password::new(Some(self.salt.clone()), salted.clone()))
     }
 }
 
@@ -229,8 +334,7 @@ fn pg_error(e: QueryError) -> PgWireError {
     let code = match &e {
         QueryError::Syntax(_) => "42601",
         QueryError::StatementCount(_) => "42601",
-        QueryError::Refused(Refused::TooDeep) => "54001",
-        QueryError::Refused(_) => "42501",
+        QueryError::Refused(r) => return SessionError::from(r.clone()).into(),
         QueryError::Catalog(_) => "22023",
         QueryError::Plan(_) => "42P01",
         QueryError::Timeout(_) => "57014",
@@ -242,89 +346,9 @@ fn pg_error(e: QueryError) -> PgWireError {
     user_error(code, e.to_string())
 }
 
-/// What a statement from a client leads to.
-enum Route {
-    /// A read: through the engine.
-    Run,
-    /// `SET civicpulse.as_of`.
-    SetAsOf(String),
-    /// `SHOW civicpulse.as_of`.
-    ShowAsOf,
-    /// Client settings, `SHOW`, transactions: datafusion-postgres' hooks answer them.
-    PassThrough,
-    /// Anything else.
-    Refuse(Refused),
-}
-
-/// Client settings a connection may `SET`: they only change how its answers are formatted.
-const CLIENT_SETTINGS: &[&str] = &[
-    "application_name",
-    "bytea_output",
-    "client_encoding",
-    "client_min_messages",
-    "datestyle",
-    "extra_float_digits",
-    "intervalstyle",
-    "search_path",
-    "statement_timeout",
-    "timezone",
-];
-
-fn route(statement: &Statement) -> Route {
-    match statement {
-        Statement::Set(set) => match set {
-            Set::SingleAssignment {
-                variable, values, ..
-            } => {
-                // Quotes and case do not make another name: "DataFusion".x is datafusion.x.
-                let name = variable
-                    .0
-                    .iter()
-                    .map(|part| part.to_string().trim_matches('"').to_ascii_lowercase())
-                    .collect::<Vec<_>>()
-                    .join(".");
-                if name == AS_OF {
-                    let value = values
-                        .first()
-                        .map(|v| v.to_string().trim_matches('\'').to_owned())
-                        .unwrap_or_default();
-                    Route::SetAsOf(value)
-                } else if CLIENT_SETTINGS.contains(&name.as_str()) {
-                    Route::PassThrough
-                } else {
-                    Route::Refuse(Refused::NotARead(format!(
-                        "SET {name} (only client settings and civicpulse.as_of may be set)"
-                    )))
-                }
-            }
-            Set::SetTimeZone { .. } | Set::SetNames { .. } => Route::PassThrough,
-            other => Route::Refuse(Refused::NotARead(format!("{other}"))),
-        },
-        Statement::ShowVariable { variable }
-            if variable
-                .iter()
-                .map(|v| v.value.as_str())
-                .collect::<Vec<_>>()
-                .join(".")
-                .eq_ignore_ascii_case(AS_OF) =>
-        {
-            Route::ShowAsOf
-        }
-        Statement::ShowVariable { .. }
-        | Statement::ShowStatus { .. }
-        | Statement::ShowCatalogs { .. }
-        | Statement::StartTransaction { .. }
-        | Statement::Commit { .. }
-        | Statement::Rollback { .. } => Route::PassThrough,
-        other => match guard::check_ast(other) {
-            Ok(()) => Route::Run,
-            Err(refused) => Route::Refuse(refused),
-        },
-    }
-}
-
+/// The lake options of the connection's next query.
 fn options_of(client: &(impl ClientInfo + ?Sized)) -> PgWireResult<LakeOptions> {
-    let as_of = match client.metadata().get(AS_OF) {
+    let as_of = match session::as_of(client) {
         None => None,
         Some(v) => Some(parse_as_of(v).map_err(|e| user_error("22023", e))?),
     };
@@ -334,43 +358,8 @@ fn options_of(client: &(impl ClientInfo + ?Sized)) -> PgWireResult<LakeOptions> 
     })
 }
 
-fn set_as_of(client: &mut (impl ClientInfo + ?Sized), value: &str) -> PgWireResult<Response> {
-    match value.trim() {
-        "" | "latest" | "none" | "DEFAULT" | "default" => {
-            client.metadata_mut().remove(AS_OF);
-        }
-        v => {
-            let t = parse_as_of(v).map_err(|e| user_error("22023", e))?;
-            client.metadata_mut().insert(AS_OF.into(), t.to_rfc3339());
-        }
-    }
-    Ok(Response::Execution(Tag::new("SET")))
-}
-
-fn show_as_of(client: &(impl ClientInfo + ?Sized)) -> PgWireResult<Response> {
-    let fields = Arc::new(vec![FieldInfo::new(
-        AS_OF.into(),
-        None,
-        None,
-        Type::VARCHAR,
-        FieldFormat::Text,
-    )]);
-    let value = client
-        .metadata()
-        .get(AS_OF)
-        .cloned()
-        .unwrap_or_else(|| "latest".into());
-    let mut encoder = DataRowEncoder::new(fields.clone());
-    encoder.encode_field(&Some(value))?;
-    let row = encoder.take_row();
-    Ok(Response::Query(QueryResponse::new(
-        fields,
-        stream::once(async move { Ok(row) }),
-    )))
-}
-
 /// Encodes a running query as pgwire rows; an error mid-stream reaches the client as an
-/// `ErrorResponse`.
+/// `ErrorResponse` after the rows already sent, never as a complete answer.
 fn encode(stream: QueryStream, format: &Format) -> PgWireResult<Response> {
     let fields = Arc::new(arrow_schema_to_pg_fields(
         stream.schema().as_ref(),
@@ -393,7 +382,7 @@ fn encode(stream: QueryStream, format: &Format) -> PgWireResult<Response> {
 
 /// Encodes a result already read in full.
 fn encode_batches(
-    schema: datafusion::arrow::datatypes::SchemaRef,
+    schema: SchemaRef,
     batches: Vec<datafusion::arrow::record_batch::RecordBatch>,
     format: &Format,
 ) -> PgWireResult<Response> {
@@ -405,26 +394,26 @@ fn encode_batches(
     Ok(Response::Query(QueryResponse::new(fields, rows)))
 }
 
-/// Simple and extended query handling: reads through the engine, the rest through
-/// datafusion-postgres.
-struct ReadOnlyService {
-    engine: Arc<QueryEngine>,
-    session: DfSessionService,
-    parser: PostgresCompatibilityParser,
+/// Answers a command that is not a read, sending the `ParameterStatus` a `SET` reports.
+async fn answer<C>(client: &mut C, command: &Command) -> PgWireResult<Response>
+where
+    C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let (response, status) = command.answer(client)?;
+    if let Some((name, value)) = status {
+        client
+            .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+                name, value,
+            )))
+            .await?;
+    }
+    Ok(response)
 }
 
-impl ReadOnlyService {
-    async fn start(
-        &self,
-        client: &(impl ClientInfo + ?Sized),
-        statement: Statement,
-    ) -> PgWireResult<QueryStream> {
-        let options = options_of(client)?;
-        self.engine
-            .run(DfStatement::Statement(Box::new(statement)), &options)
-            .await
-            .map_err(pg_error)
-    }
+/// Simple and extended query handling, both through the engine.
+struct ReadOnlyService {
+    parser: Arc<ReadOnlyParser>,
 }
 
 #[async_trait]
@@ -436,41 +425,33 @@ impl SimpleQueryHandler for ReadOnlyService {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let statements = self
-            .parser
-            .parse(query)
-            .map_err(|e| pg_error(QueryError::Syntax(e.to_string())))?;
-        if statements.is_empty() {
+        let commands = self.parser.commands(query)?;
+        if commands.is_empty() {
             return Ok(vec![Response::EmptyQuery]);
         }
+        let engine = &self.parser.engine;
         let mut responses = Vec::new();
-        let last = statements.len() - 1;
-        for (i, statement) in statements.into_iter().enumerate() {
-            let response = match route(&statement) {
-                // Responses are sent after the last statement ran: earlier results are read
-                // now, so their query slots are free for the next statement.
-                Route::Run if i < last => {
-                    let stream = self.start(client, statement).await?;
-                    let schema = stream.schema();
-                    let batches = stream.collect().await.map_err(pg_error)?;
-                    encode_batches(schema, batches, &Format::UnifiedText)?
-                }
-                Route::Run => {
-                    let stream = self.start(client, statement).await?;
-                    encode(stream, &Format::UnifiedText)?
-                }
-                Route::SetAsOf(v) => set_as_of(client, &v)?,
-                Route::ShowAsOf => show_as_of(client)?,
-                Route::Refuse(r) => return Err(pg_error(r.into())),
-                Route::PassThrough => {
-                    let mut out =
-                        SimpleQueryHandler::do_query(&self.session, client, &statement.to_string())
-                            .await?;
-                    match out.pop() {
-                        Some(r) => r,
-                        None => continue,
+        let last = commands.len() - 1;
+        for (i, command) in commands.into_iter().enumerate() {
+            let response = match &command {
+                Command::Read(statement) => {
+                    session::check_not_aborted(client)?;
+                    let statement = DfStatement::Statement(Box::new(statement.as_ref().clone()));
+                    let stream = engine
+                        .run(statement, &options_of(client)?)
+                        .await
+                        .map_err(pg_error)?;
+                    if i < last {
+                        // Responses are sent after the last statement ran: earlier results
+                        // are read now, so their query slots are free for the next statement.
+                        let schema = stream.schema();
+                        let batches = stream.collect().await.map_err(pg_error)?;
+                        encode_batches(schema, batches, &Format::UnifiedText)?
+                    } else {
+                        encode(stream, &Format::UnifiedText)?
                     }
                 }
+                other => answer(client, other).await?,
             };
             responses.push(response);
         }
@@ -480,18 +461,18 @@ impl SimpleQueryHandler for ReadOnlyService {
 
 #[async_trait]
 impl ExtendedQueryHandler for ReadOnlyService {
-    type Statement = <DfSessionService as ExtendedQueryHandler>::Statement;
-    type QueryParser = <DfSessionService as ExtendedQueryHandler>::QueryParser;
+    type Statement = Prepared;
+    type QueryParser = ReadOnlyParser;
 
     fn query_parser(&self) -> Arc<Self::QueryParser> {
-        self.session.query_parser()
+        self.parser.clone()
     }
 
     async fn do_query<C>(
         &self,
         client: &mut C,
         portal: &Portal<Self::Statement>,
-        max_rows: usize,
+        _max_rows: usize,
     ) -> PgWireResult<Response>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -499,36 +480,28 @@ impl ExtendedQueryHandler for ReadOnlyService {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let Some((statement, plan)) = &portal.statement.statement.1 else {
-            return Ok(Response::EmptyQuery);
-        };
-        match route(statement) {
-            Route::Run => {
-                let types = parameter_types(plan)?;
-                let refs: Vec<Option<&DataType>> = types.iter().map(Option::as_ref).collect();
-                let params = deserialize_parameters(portal, &refs)?;
-                let plan = plan
-                    .clone()
-                    .replace_params_with_values(&params)
-                    .map_err(|e| user_error("22023", e.strip_backtrace()))?;
+        match &portal.statement.statement.command {
+            Command::Read(statement) => {
+                session::check_not_aborted(client)?;
                 let options = options_of(client)?;
-                let engine = &self.engine;
-                let slot = engine.slot().await.map_err(pg_error)?;
-                let started = tokio::time::Instant::now();
-                let stream = engine
-                    .execute(plan, &options, slot, started)
-                    .await
-                    .map_err(pg_error)?;
+                let stream = self
+                    .parser
+                    .execute(statement, &options, |plan| bind(plan, portal))
+                    .await?;
                 encode(stream, &portal.result_column_format)
             }
-            Route::SetAsOf(v) => set_as_of(client, &v),
-            Route::ShowAsOf => show_as_of(client),
-            Route::Refuse(r) => Err(pg_error(r.into())),
-            Route::PassThrough => {
-                ExtendedQueryHandler::do_query(&self.session, client, portal, max_rows).await
-            }
+            other => answer(client, other).await,
         }
     }
+}
+
+/// `plan` with the portal's parameter values in place of `$1, $2 …`.
+fn bind(plan: LogicalPlan, portal: &Portal<Prepared>) -> PgWireResult<LogicalPlan> {
+    let types = parameter_types(&plan)?;
+    let refs: Vec<Option<&DataType>> = types.iter().map(Option::as_ref).collect();
+    let params = deserialize_parameters(portal, &refs)?;
+    plan.replace_params_with_values(&params)
+        .map_err(|e| user_error("22023", e.strip_backtrace()))
 }
 
 /// The plan's parameter types in `$1, $2 …` order.
@@ -544,73 +517,143 @@ fn parameter_types(plan: &LogicalPlan) -> PgWireResult<Vec<Option<DataType>>> {
     Ok(ordered.into_iter().map(|(_, t)| t).collect())
 }
 
-/// Plans reads through the engine (so refusals come at Parse, before Bind) and answers the
-/// describe step of `SET`/`SHOW civicpulse.as_of`.
-struct ReadOnlyHook {
-    engine: Arc<QueryEngine>,
+/// A statement of the extended protocol, as Parse left it.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    command: Command,
+    /// Parameter types, as the plan made at Parse infers them (for Describe).
+    parameters: Vec<Type>,
+    /// The result's columns, as the plan made at Parse has them (for Describe).
+    columns: Option<SchemaRef>,
 }
 
-fn empty_plan(columns: &[&str]) -> PgWireResult<LogicalPlan> {
-    let schema = Schema::new(
-        columns
-            .iter()
-            .map(|c| Field::new(*c, DataType::Utf8, false))
-            .collect::<Vec<_>>(),
-    );
-    let schema = DFSchema::try_from(schema).map_err(|e| user_error("XX000", e.to_string()))?;
-    Ok(LogicalPlan::EmptyRelation(EmptyRelation {
-        produce_one_row: true,
-        schema: Arc::new(schema),
-    }))
+/// Parses statements into [`Command`]s and plans reads, within a slot and the time limit.
+struct ReadOnlyParser {
+    engine: Arc<QueryEngine>,
+    sql: PostgresCompatibilityParser,
+}
+
+impl ReadOnlyParser {
+    /// The commands of a query text, each checked.
+    fn commands(&self, query: &str) -> PgWireResult<Vec<Command>> {
+        let statements = self
+            .sql
+            .parse(query)
+            .map_err(|e| pg_error(QueryError::Syntax(e.to_string())))?;
+        statements
+            .into_iter()
+            .map(|s| Command::of(s).map_err(PgWireError::from))
+            .collect()
+    }
+
+    /// Plans and runs a read like [`QueryEngine::run`] does (slot first, then the deadline
+    /// from before the versions are pinned and the statement planned), with `bind` applied to
+    /// the plan.
+    async fn execute(
+        &self,
+        statement: &Arc<datafusion::sql::sqlparser::ast::Statement>,
+        options: &LakeOptions,
+        bind: impl FnOnce(LogicalPlan) -> PgWireResult<LogicalPlan>,
+    ) -> PgWireResult<QueryStream> {
+        let engine = &self.engine;
+        let slot = engine.slot().await.map_err(pg_error)?;
+        let started = Instant::now();
+        let timeout = engine.limits().timeout;
+        let prepared = async {
+            let options = engine.pin(options).await?;
+            let plan = engine
+                .plan(
+                    DfStatement::Statement(Box::new(statement.as_ref().clone())),
+                    &options,
+                )
+                .await?;
+            Ok::<_, QueryError>((plan, options))
+        };
+        let (plan, options) = tokio::time::timeout_at(started + timeout, prepared)
+            .await
+            .map_err(|_| pg_error(QueryError::Timeout(timeout)))?
+            .map_err(pg_error)?;
+        let plan = bind(plan)?;
+        engine
+            .execute(plan, &options, slot, started)
+            .await
+            .map_err(pg_error)
+    }
+
+    /// Plans a read for Describe, within a slot and the time limit.
+    async fn describe(
+        &self,
+        statement: &datafusion::sql::sqlparser::ast::Statement,
+        options: &LakeOptions,
+    ) -> PgWireResult<LogicalPlan> {
+        let engine = &self.engine;
+        let _slot = engine.slot().await.map_err(pg_error)?;
+        let timeout = engine.limits().timeout;
+        let plan = engine.plan(DfStatement::Statement(Box::new(statement.clone())), options);
+        tokio::time::timeout(timeout, plan)
+            .await
+            .map_err(|_| pg_error(QueryError::Timeout(timeout)))?
+            .map_err(pg_error)
+    }
 }
 
 #[async_trait]
-impl QueryHook for ReadOnlyHook {
-    async fn handle_simple_query(
-        &self,
-        _statement: &Statement,
-        _ctx: &SessionContext,
-        _client: &mut dyn HookClient,
-    ) -> Option<PgWireResult<Response>> {
-        None // ReadOnlyService routes simple queries before datafusion-postgres sees them
-    }
+impl QueryParser for ReadOnlyParser {
+    type Statement = Prepared;
 
-    async fn handle_extended_parse_query(
+    async fn parse_sql<C>(
         &self,
-        statement: &Statement,
-        _ctx: &SessionContext,
-        client: &(dyn ClientInfo + Send + Sync),
-    ) -> Option<PgWireResult<LogicalPlan>> {
-        match route(statement) {
-            Route::Run => {
-                let options = match options_of(client) {
-                    Ok(o) => o,
-                    Err(e) => return Some(Err(e)),
-                };
-                let plan = self
-                    .engine
-                    .plan(
-                        DfStatement::Statement(Box::new(statement.clone())),
-                        &options,
-                    )
-                    .await;
-                Some(plan.map_err(pg_error))
-            }
-            Route::SetAsOf(_) => Some(empty_plan(&[])),
-            Route::ShowAsOf => Some(empty_plan(&[AS_OF])),
-            Route::Refuse(r) => Some(Err(pg_error(r.into()))),
-            Route::PassThrough => None,
+        client: &C,
+        sql: &str,
+        _types: &[Option<Type>],
+    ) -> PgWireResult<Option<Self::Statement>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let mut commands = self.commands(sql)?;
+        if commands.len() > 1 {
+            return Err(user_error(
+                "42601",
+                "cannot insert multiple commands into a prepared statement",
+            ));
         }
+        let Some(command) = commands.pop() else {
+            return Ok(None);
+        };
+        let (parameters, columns) = match &command {
+            Command::Read(statement) => {
+                let plan = self.describe(statement, &options_of(client)?).await?;
+                let parameters = parameter_types(&plan)?
+                    .iter()
+                    .map(|t| t.as_ref().map_or(Ok(Type::UNKNOWN), into_pg_type))
+                    .collect::<PgWireResult<Vec<_>>>()?;
+                (parameters, Some(Arc::new(plan.schema().as_arrow().clone())))
+            }
+            _ => (Vec::new(), None),
+        };
+        Ok(Some(Prepared {
+            command,
+            parameters,
+            columns,
+        }))
     }
 
-    async fn handle_extended_query(
+    fn get_parameter_types(&self, stmt: &Self::Statement) -> PgWireResult<Vec<Type>> {
+        Ok(stmt.parameters.clone())
+    }
+
+    fn get_result_schema(
         &self,
-        _statement: &Statement,
-        _plan: &LogicalPlan,
-        _params: &ParamValues,
-        _ctx: &SessionContext,
-        _client: &mut dyn HookClient,
-    ) -> Option<PgWireResult<Response>> {
-        None // ReadOnlyService executes before datafusion-postgres sees the portal
+        stmt: &Self::Statement,
+        column_format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        match &stmt.columns {
+            Some(schema) => arrow_schema_to_pg_fields(
+                schema,
+                column_format.unwrap_or(&Format::UnifiedText),
+                None,
+            ),
+            None => Ok(stmt.command.columns()),
+        }
     }
 }

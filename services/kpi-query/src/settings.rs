@@ -1,6 +1,7 @@
 //! kpi-query's configuration: the `[query]` section besides the shared `[lake]` and
 //! `[telemetry]`.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::NaiveDate;
@@ -32,8 +33,14 @@ pub struct QuerySettings {
     pub token: Option<String>,
     /// PostgreSQL user name.
     pub pg_user: String,
-    /// PostgreSQL password; `CIVICPULSE_QUERY_PASSWORD` overrides it.
+    /// PostgreSQL password, checked by SCRAM-SHA-256; `CIVICPULSE_QUERY_PASSWORD` overrides
+    /// it. Without one, the PostgreSQL port only starts on a loopback address.
     pub password: Option<String>,
+    /// PEM certificate chain of the PostgreSQL port; with `tls_key_path`, the port speaks TLS
+    /// and refuses plaintext connections.
+    pub tls_cert_path: Option<PathBuf>,
+    /// PEM private key of `tls_cert_path`.
+    pub tls_key_path: Option<PathBuf>,
     /// Time limit of one query, planning to last row.
     pub timeout_secs: u64,
     /// Memory one query may hold in its operators (sorts, joins, aggregations).
@@ -56,6 +63,8 @@ impl Default for QuerySettings {
             token: None,
             pg_user: "civicpulse".into(),
             password: None,
+            tls_cert_path: None,
+            tls_key_path: None,
             timeout_secs: 30,
             memory_limit_bytes: 4 << 30,
             max_concurrent: 8,
