@@ -62,12 +62,31 @@ fn credential(value: Option<String>, what: &str) -> Result<Option<String>, MainE
     }
 }
 
+/// Refuses credential variables that are set but empty: clap and the configuration loader
+/// would read them as unset, and the service would start without the credential.
+fn no_empty_credential_variables() -> Result<(), MainError> {
+    const VARIABLES: [&str; 4] = [
+        "CIVICPULSE_QUERY_TOKEN",
+        "CIVICPULSE_QUERY__TOKEN",
+        "CIVICPULSE_QUERY_PASSWORD",
+        "CIVICPULSE_QUERY__PASSWORD",
+    ];
+    match VARIABLES.into_iter().find(|v| {
+        std::env::var_os(v).is_some_and(|value| value.to_string_lossy().trim().is_empty())
+    }) {
+        Some(v) => Err(MainError::Credentials(format!(
+            "{v} is set but empty: set a non-empty value or unset it"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// The PostgreSQL port's TLS, from `query.tls_cert_path` and `query.tls_key_path` (both or
 /// neither).
-fn pg_tls(q: &kpi_query::QuerySettings) -> Result<Option<pg::TlsAcceptor>, MainError> {
+fn pg_tls(q: &kpi_query::QuerySettings) -> Result<Option<pg::Tls>, MainError> {
     match (&q.tls_cert_path, &q.tls_key_path) {
         (None, None) => Ok(None),
-        (Some(cert), Some(key)) => Ok(Some(pg::tls_acceptor(cert, key)?)),
+        (Some(cert), Some(key)) => Ok(Some(pg::Tls::from_pem_files(cert, key)?)),
         _ => Err(MainError::Credentials(
             "set both query.tls_cert_path and query.tls_key_path, or neither".into(),
         )),
@@ -92,6 +111,7 @@ fn address(value: &str, guarded: bool, what: &str) -> Result<Option<SocketAddr>,
 }
 
 async fn run(args: Args) -> Result<(), MainError> {
+    no_empty_credential_variables()?;
     let mut settings: QueryServiceSettings = load_config(args.config.as_deref())?;
     if let Some(lake) = args.lake {
         settings.lake.root = lake;

@@ -71,7 +71,15 @@ pub struct Credentials {
     /// listen elsewhere without one).
     pub password: Option<String>,
     /// TLS; when set, plaintext connections are refused.
-    pub tls: Option<TlsAcceptor>,
+    pub tls: Option<Tls>,
+}
+
+/// The PostgreSQL port's TLS: see [`Tls::from_pem_files`].
+#[derive(Clone)]
+pub struct Tls {
+    acceptor: TlsAcceptor,
+    /// The certificate chain, for SCRAM channel binding (`SCRAM-SHA-256-PLUS`).
+    cert_pem: Arc<[u8]>,
 }
 
 /// Why the PostgreSQL port cannot be set up.
@@ -95,9 +103,22 @@ pub enum PgSetupError {
     Tls(#[from] rustls::Error),
 }
 
-/// A TLS acceptor for the PostgreSQL port from PEM files (a certificate chain and its
-/// private key).
-pub fn tls_acceptor(cert_path: &Path, key_path: &Path) -> Result<TlsAcceptor, PgSetupError> {
+impl Tls {
+    /// TLS from PEM files: a certificate chain and its private key.
+    pub fn from_pem_files(cert_path: &Path, key_path: &Path) -> Result<Self, PgSetupError> {
+        let cert_pem = std::fs::read(cert_path).map_err(|e| PgSetupError::Pem {
+            what: "cert",
+            path: cert_path.display().to_string(),
+            source: rustls::pki_types::pem::Error::Io(e),
+        })?;
+        Ok(Self {
+            acceptor: tls_acceptor(cert_path, key_path)?,
+            cert_pem: cert_pem.into(),
+        })
+    }
+}
+
+fn tls_acceptor(cert_path: &Path, key_path: &Path) -> Result<TlsAcceptor, PgSetupError> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let pem_error = |what, path: &Path| {
@@ -146,7 +167,7 @@ pub async fn serve(
     loop {
         let (socket, peer) = listener.accept().await?;
         let handlers = server.connection();
-        let tls = access.tls.clone();
+        let tls = access.tls.as_ref().map(|t| t.acceptor.clone());
         tokio::spawn(async move {
             if let Err(e) = process_socket(socket, tls, handlers).await {
                 tracing::debug!(%peer, error = %e, "PostgreSQL connection ended");
@@ -161,6 +182,8 @@ struct PgServer {
     connections: Arc<ConnectionManager>,
     cancel: Arc<DefaultCancelHandler>,
     scram: Option<Arc<ScramPassword>>,
+    /// The certificate SCRAM binds to, when it can (RSA and ECDSA signatures).
+    channel_binding: Option<Arc<[u8]>>,
     require_tls: bool,
 }
 
@@ -180,6 +203,17 @@ impl PgServer {
                 .password
                 .as_deref()
                 .map(|p| Arc::new(ScramPassword::new(&access.user, p))),
+            channel_binding: access
+                .tls
+                .as_ref()
+                .map(|t| t.cert_pem.clone())
+                .filter(|pem| match ScramAuth::new(Arc::new(NoPassword)).configure_certificate(pem) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "SCRAM channel binding is off for this certificate");
+                        false
+                    }
+                }),
             require_tls: access.tls.is_some(),
         }
     }
@@ -187,11 +221,18 @@ impl PgServer {
     /// The handlers of one connection: the SCRAM exchange has state of its own.
     fn connection(&self) -> PgHandlers {
         let auth = match &self.scram {
-            Some(password) => Auth::Scram(Box::new(
-                SASLAuthStartupHandler::new(Arc::new(session::server_parameters()))
-                    .with_scram(ScramAuth::new(password.clone()))
-                    .with_connection_manager(self.connections.clone()),
-            )),
+            Some(password) => {
+                let mut scram = ScramAuth::new(password.clone());
+                if let Some(pem) = &self.channel_binding {
+                    // Checked in `new`: this certificate configures.
+                    let _ = scram.configure_certificate(pem);
+                }
+                Auth::Scram(Box::new(
+                    SASLAuthStartupHandler::new(Arc::new(session::server_parameters()))
+                        .with_scram(scram)
+                        .with_connection_manager(self.connections.clone()),
+                ))
+            }
             None => Auth::Trust(TrustStartup {
                 connections: self.connections.clone(),
             }),
@@ -291,6 +332,17 @@ struct ScramPassword {
     salted: Vec<u8>,
     /// What a wrong user is checked against, so it fails at the same step as a wrong password.
     decoy: Vec<u8>,
+}
+
+/// An [`AuthSource`] for checking a certificate only.
+#[derive(Debug)]
+struct NoPassword;
+
+#[async_trait]
+impl AuthSource for NoPassword {
+    async fn get_password(&self, _login: &LoginInfo) -> PgWireResult<Password> {
+        Err(user_error("28P01", "password authentication failed"))
+    }
 }
 
 /// PBKDF2 iterations of the salted password: pgwire's (and PostgreSQL's) default.
