@@ -262,7 +262,11 @@ fn byte_lengths(value: &ColumnarValue, rows: usize) -> Result<Vec<i64>> {
 fn total_bytes(value: &ColumnarValue, rows: usize) -> u64 {
     match value {
         ColumnarValue::Array(a) => a.get_array_memory_size() as u64,
-        ColumnarValue::Scalar(s) => (s.size() as u64).saturating_mul(rows.max(1) as u64),
+        // A scalar's payload (its heap part), once per row.
+        ColumnarValue::Scalar(s) => {
+            let payload = s.size().saturating_sub(std::mem::size_of::<ScalarValue>());
+            (payload.max(8) as u64).saturating_mul(rows.max(1) as u64)
+        }
     }
 }
 

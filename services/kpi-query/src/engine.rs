@@ -579,3 +579,89 @@ impl Stream for QueryStream {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn engine(memory_limit: usize) -> (QueryEngine, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("lake dir");
+        let lake = LakeSettings {
+            root: dir.path().display().to_string(),
+            ..LakeSettings::default()
+        };
+        let limits = QueryLimits {
+            timeout: Duration::from_secs(30),
+            memory_limit,
+            max_concurrent: 1,
+            queue_timeout: Duration::from_secs(1),
+            max_rows: 10_000_000,
+        };
+        let engine = QueryEngine::open(&lake, &[WeightVersion::default()], limits)
+            .await
+            .expect("engine opens");
+        (engine, dir)
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn collecting_a_result_counts_against_the_memory_limit() {
+        let (engine, _dir) = engine(4 << 20).await;
+        let options = LakeOptions::default();
+        let sql =
+            "SELECT concat('row ', CAST(value AS VARCHAR)) AS s FROM generate_series(1, 1000000)";
+        let stream = engine.sql(sql, &options).await.expect("runs");
+        match stream.collect().await {
+            Err(QueryError::MemoryLimit { limit: 4, .. }) => {}
+            other => panic!(
+                "collect of ~20 MB under a 4 MiB limit: {:?}",
+                other.map(|b| b.len())
+            ),
+        }
+        // The slot and memory came back: a small result collects.
+        let small = engine.sql("SELECT 1 AS one", &options).await.expect("runs");
+        assert_eq!(small.collect().await.expect("collects").len(), 1);
+        // Streamed batch by batch, the same result passes: each batch fits.
+        let mut stream = engine.sql(sql, &options).await.expect("runs");
+        let mut rows = 0;
+        while let Some(batch) = stream.next().await {
+            rows += batch.expect("a batch").num_rows();
+        }
+        assert_eq!(rows, 1_000_000);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn bombs_and_recursion_are_refused_by_the_engine() {
+        let (engine, _dir) = engine(64 << 20).await;
+        let options = LakeOptions::default();
+        let refusal = |sql: &'static str| {
+            let engine = &engine;
+            let options = &options;
+            async move {
+                match engine.sql(sql, options).await {
+                    Ok(stream) => stream.collect().await.err(),
+                    Err(e) => Some(e),
+                }
+            }
+        };
+        assert!(matches!(
+            refusal("SELECT length(repeat('x', 1000000000)) AS n").await,
+            Some(QueryError::MemoryLimit { .. })
+        ));
+        assert!(matches!(
+            refusal("SELECT cardinality(range(0, 200000000)) AS n").await,
+            Some(QueryError::MemoryLimit { .. })
+        ));
+        assert!(matches!(
+            refusal(
+                "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT * FROM r"
+            )
+            .await,
+            Some(QueryError::Refused(Refused::Recursive))
+        ));
+        assert!(
+            refusal("SELECT length(repeat('x', 1000)) AS n")
+                .await
+                .is_none()
+        );
+    }
+}
