@@ -246,20 +246,17 @@ fn run_with_deadline(mut cmd: Command, deadline: Duration) -> Run {
     }
 }
 
-/// Runs `statements` through psycopg (`tests/python/pg_run.py`), extended protocol unless
-/// `simple`.
-fn psycopg_run(dsn: &str, statements: &[String], simple: bool) -> Vec<Value> {
+/// Runs `statements` through psycopg, each prepared server-side (`prepare=True`: a named
+/// Parse, then Bind/Execute; `tests/python/hostile_pg.py`).
+fn psycopg_run(dsn: &str, statements: &[String]) -> Vec<Value> {
     let dir = tempfile::tempdir().expect("statements directory");
     let path = dir.path().join("statements.json");
     std::fs::write(&path, serde_json::to_vec(statements).expect("JSON")).expect("write");
-    let mut args = vec![dsn, path.to_str().expect("UTF-8"), "--timeout", "20"];
-    if simple {
-        args.push("--simple");
-    }
+    let args = [dsn, path.to_str().expect("UTF-8"), "--timeout", "20"];
     let deadline = NO_ANSWER * (statements.len() as u32 + 1);
-    let run = python_script("pg_run.py", &args, deadline);
-    assert!(run.ok, "pg_run.py failed: {run:?}");
-    let results: Vec<Value> = serde_json::from_str(&run.stdout).expect("pg_run.py output");
+    let run = python_script("hostile_pg.py", &args, deadline);
+    assert!(run.ok, "hostile_pg.py failed: {run:?}");
+    let results: Vec<Value> = serde_json::from_str(&run.stdout).expect("hostile_pg.py output");
     assert_eq!(results.len(), statements.len(), "one result per statement");
     results
 }
@@ -408,6 +405,11 @@ enum Want {
     Answer,
     /// Answers, or fails with a message about depth; above all the process survives.
     Survives,
+    /// Refused as too large or recursive to plan: "too complex", "recursive".
+    TooComplex,
+    /// Answers or fails, with any message: what counts is the file system and the process
+    /// (statements smuggled through client settings, `SHOW`, catalogue functions, regexes).
+    Either,
 }
 
 impl Want {
@@ -418,7 +420,7 @@ impl Want {
             Self::Timeout => Some(504),
             Self::Memory | Self::Rows => Some(413),
             Self::Answer => Some(200),
-            Self::Survives => None,
+            Self::Survives | Self::TooComplex | Self::Either => None,
         }
     }
 
@@ -435,6 +437,8 @@ impl Want {
             Self::Rows => &["rows"],
             Self::Answer => &[],
             Self::Survives => &["recursion", "too deep", "nest", "complex", "stack"],
+            Self::TooComplex => &["too complex", "recursive"],
+            Self::Either => &[],
         }
     }
 
@@ -452,7 +456,7 @@ impl Want {
     /// Checks one outcome: `Ok(())` answered, `Err(message)` failed.
     fn judge(self, outcome: &Result<(), String>) -> Result<(), String> {
         match (self, outcome) {
-            (Self::Answer, Ok(())) | (Self::Survives, Ok(())) => Ok(()),
+            (Self::Answer | Self::Survives, Ok(())) | (Self::Either, _) => Ok(()),
             (Self::Answer, Err(m)) => Err(format!("expected an answer, got error {:?}", short(m))),
             (_, Ok(())) => Err(format!("expected {self:?}, but it ran")),
             (_, Err(m)) => {
@@ -640,6 +644,253 @@ fn hostile_cases(lake: &Path, outside: &[PathBuf], lake_file: &Path) -> Vec<Case
     ]
 }
 
+/// Statements that smuggle a `COPY … TO` (or a file-reading DDL) inside a string literal of a
+/// client setting, in every quoting form and `SET` variant; each names a file of its own beside
+/// `base`, added to `files`. Over HTTP every `SET` is refused; over the PostgreSQL protocol
+/// client settings may answer, so what counts is that no file appears.
+fn smuggling_cases(base: &Path, files: &mut Vec<PathBuf>) -> Vec<Case> {
+    let templates = [
+        "SET NAMES utf8 COLLATE '''x''; COPY (SELECT 1 AS a) TO ''{f}'''",
+        "SET NAMES utf8 COLLATE N'''x''; COPY (SELECT 1 AS a) TO ''{f}'''",
+        "SET NAMES utf8 COLLATE E'\\'x\\'; COPY (SELECT 1 AS a) TO \\'{f}\\''",
+        "SET NAMES utf8 COLLATE $$'x'; COPY (SELECT 1 AS a) TO '{f}'$$",
+        "SET NAMES 'utf8''; COPY (SELECT 1 AS a) TO ''{f}''; --'",
+        "SET NAMES N'utf8''; COPY (SELECT 1 AS a) TO ''{f}''; --'",
+        "SET NAMES $q$utf8'; COPY (SELECT 1 AS a) TO '{f}'; --$q$",
+        "SET TIME ZONE 'UTC''; COPY (SELECT 1 AS a) TO ''{f}''; --'",
+        "SET TIME ZONE N'UTC''; COPY (SELECT 1 AS a) TO ''{f}''; --'",
+        "SET TIME ZONE E'UTC\\'; COPY (SELECT 1 AS a) TO \\'{f}\\'; --'",
+        "SET TIME ZONE $$UTC'; COPY (SELECT 1 AS a) TO '{f}'; --$$",
+        "SET LOCAL TIME ZONE 'UTC''; COPY (SELECT 1 AS a) TO ''{f}''; --'",
+        "SET SESSION TIME ZONE N'UTC''; COPY (SELECT 1 AS a) TO ''{f}''; --'",
+        "SET timezone = 'UTC''; COPY (SELECT 1 AS a) TO ''{f}''; --'",
+        "SET LOCAL timezone TO N'UTC''; COPY (SELECT 1 AS a) TO ''{f}''; --'",
+        "SET SESSION application_name = E'x\\'; COPY (SELECT 1 AS a) TO \\'{f}\\'; --'",
+        "SET application_name = $$x'; COPY (SELECT 1 AS a) TO '{f}'; --$$",
+        "SET client_encoding TO N'UTF8''; COPY (SELECT 1 AS a) TO ''{f}''; --'",
+        "SET search_path = 'public''; COPY (SELECT 1 AS a) TO ''{f}''; --'",
+        "SET datestyle = $q$ISO'; COPY (SELECT 1 AS a) TO '{f}'; --$q$",
+        "SET extra_float_digits = '3''; COPY (SELECT 1 AS a) TO ''{f}''; --'",
+        "SET NAMES DEFAULT; COPY (SELECT 1 AS a) TO '{f}'",
+    ];
+    let name = base.file_name().expect("a file name").to_string_lossy();
+    let mut cases: Vec<Case> = templates
+        .iter()
+        .enumerate()
+        .map(|(i, template)| {
+            let file = base.with_file_name(format!("{name}-smuggled-{i}.csv"));
+            let sql = template.replace("{f}", &file.display().to_string());
+            files.push(file);
+            same(sql, Want::Either)
+        })
+        .collect();
+    // DDL that would read a file, smuggled the same way.
+    cases.push(same(
+        "SET application_name = 'x''; CREATE EXTERNAL TABLE pwn STORED AS CSV \
+         LOCATION ''/etc/passwd''; --'",
+        Want::Either,
+    ));
+    cases
+}
+
+/// Reads the suite's limits (3 s, 32 MiB, 1,000 rows) must stop: values built by scalar
+/// functions, results and aggregates over the memory limit, heavy plans over the time limit;
+/// and reads too large or recursive to plan.
+fn limit_cases() -> Vec<Case> {
+    use Want::*;
+    let list =
+        |n: usize, item: &dyn Fn(usize) -> String| (0..n).map(item).collect::<Vec<_>>().join(", ");
+    vec![
+        same("SELECT length(repeat('x', 1000000000)) AS n", Memory),
+        same("SELECT length(lpad('x', 1000000000, 'y')) AS n", Memory),
+        same("SELECT length(rpad('x', 1000000000)) AS n", Memory),
+        same("SELECT cardinality(range(0, 200000000)) AS n", Memory),
+        same(
+            "SELECT cardinality(generate_series(1, 200000000)) AS n",
+            Memory,
+        ),
+        same(
+            "SELECT cardinality(generate_series(TIMESTAMP '2000-01-01', \
+             TIMESTAMP '2100-01-01', INTERVAL '1 second')) AS n",
+            Memory,
+        ),
+        same(
+            "SELECT cardinality(array_repeat(1, 200000000)) AS n",
+            Memory,
+        ),
+        same(
+            "SELECT cardinality(array_resize(make_array(1), 200000000, 0)) AS n",
+            Memory,
+        ),
+        same(
+            "SELECT length(concat(repeat('x', 2000000), repeat('y', 2000000))) AS n",
+            Memory,
+        ),
+        same(
+            "SELECT cardinality(make_array(repeat('x', 2000000), repeat('x', 2000000))) AS n",
+            Memory,
+        ),
+        same(
+            "SELECT length(regexp_replace(repeat('ab', 1000000), 'a', 'aaaa', 'g')) AS n",
+            Memory,
+        ),
+        same(
+            "SELECT length(replace(repeat('a', 1000000), 'a', 'bbbb')) AS n",
+            Memory,
+        ),
+        same(
+            "SELECT cardinality(string_to_array(repeat('a,', 1000000), ',')) AS n",
+            Memory,
+        ),
+        same(
+            "SELECT count(*) AS n FROM (SELECT unnest(range(0, 200000000)) AS v) t",
+            Memory,
+        ),
+        same(
+            "SELECT max(length(repeat('x', CAST(value AS BIGINT)))) AS n \
+             FROM generate_series(1, 100000)",
+            Memory,
+        ),
+        same(
+            "SELECT length(string_agg(repeat('x', 1000), ',')) AS n \
+             FROM generate_series(1, 1000000)",
+            Memory,
+        ),
+        same(
+            "SELECT cardinality(array_agg(value)) AS n FROM generate_series(1, 100000000)",
+            Memory,
+        ),
+        same(
+            "SELECT count(*) AS n FROM generate_series(1, 1000) \
+             WHERE value IN (SELECT value FROM generate_series(1, 50000000))",
+            Memory,
+        ),
+        same(
+            "SELECT a.value FROM generate_series(1, 100000) a, generate_series(1, 100000) b \
+             ORDER BY a.value + b.value LIMIT 5",
+            Either,
+        ),
+        // EXPLAIN ANALYZE runs the query: the time limit stops it.
+        same(format!("EXPLAIN ANALYZE {SLOW_SQL}"), Timeout),
+        // Regexes: a linear-time engine, a compile-size limit, one compiled per row.
+        same(
+            "SELECT regexp_like(concat(repeat('a', 100000), 'b'), '^(a+)+$') AS m",
+            Answer,
+        ),
+        same(
+            "SELECT regexp_like('a', repeat('(a|aa|aaa)*', 3000)) AS m",
+            Either,
+        ),
+        same(
+            "SELECT regexp_like('a', '((a{100}){100}){100}') AS m",
+            Either,
+        ),
+        same(
+            "SELECT count(*) AS n FROM facility_changes \
+             WHERE regexp_like(facility_name, concat(district, '.*(x+x+)+y'))",
+            Either,
+        ),
+        same(
+            "SELECT repeat('a', 100000) LIKE concat(repeat('%a', 500), 'b') AS m",
+            Either,
+        ),
+        same(
+            "SELECT count(*) AS n FROM generate_series(1, 100000) \
+             WHERE CAST(value AS VARCHAR) ~ concat('^', CAST(value AS VARCHAR), '(0|1)*$')",
+            Either,
+        ),
+        // Recursion, long set operations, many CTEs and tables, long || chains: refused
+        // before planning.
+        same(
+            "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) \
+             SELECT count(*) FROM r",
+            TooComplex,
+        ),
+        same(
+            "WITH RECURSIVE r(s) AS (SELECT 'x' UNION ALL SELECT s || s FROM r) \
+             SELECT max(length(s)) FROM r",
+            TooComplex,
+        ),
+        same(
+            "SELECT * FROM (WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n FROM r) \
+             SELECT n FROM r) t LIMIT 1",
+            TooComplex,
+        ),
+        same(vec!["SELECT 1 AS a"; 5_000].join(" UNION ALL "), TooComplex),
+        same(
+            format!(
+                "WITH c0 AS (SELECT 1 AS a), {} SELECT * FROM c999",
+                list(999, &|i| format!("c{} AS (SELECT a FROM c{i})", i + 1))
+            ),
+            TooComplex,
+        ),
+        same(
+            format!(
+                "SELECT count(*) FROM {}",
+                list(200, &|i| format!("generate_series(1, 2) t{i}"))
+            ),
+            TooComplex,
+        ),
+        same(
+            format!("SELECT length({}) AS n", vec!["'x'"; 40].join(" || ")),
+            TooComplex,
+        ),
+        // Derived tables nested past the parser's recursion limit.
+        same(
+            format!(
+                "{}SELECT 1 AS a{}",
+                "SELECT * FROM (".repeat(1_000),
+                ") t".repeat(1_000)
+            ),
+            Syntax,
+        ),
+    ]
+}
+
+/// `SHOW`, catalogue functions and more ways to name files outside the lake.
+fn probing_cases() -> Vec<Case> {
+    use Want::*;
+    let mut cases: Vec<Case> = [
+        "SHOW ALL",
+        "SHOW datafusion.execution.batch_size",
+        "SHOW datafusion.runtime.memory_limit",
+        "SHOW server_version",
+        "SHOW search_path",
+        "SHOW transaction_isolation",
+        "SHOW civicpulse.as_of",
+        "SHOW TABLES",
+        "SHOW COLUMNS FROM facility_changes",
+        "SHOW FUNCTIONS",
+        "SHOW CREATE TABLE facility_changes",
+        "SELECT current_user, session_user, version()",
+        "SELECT * FROM pg_catalog.pg_settings",
+        "SELECT count(*) FROM pg_catalog.pg_tables",
+        "SELECT * FROM information_schema.df_settings WHERE name LIKE '%object_store%'",
+        "SELECT * FROM information_schema.routines LIMIT 5",
+        "SELECT pg_catalog.pg_get_userbyid(10)",
+    ]
+    .into_iter()
+    .map(|sql| same(sql, Either))
+    .collect();
+    for sql in [
+        "SELECT pg_read_file('/etc/passwd')",
+        "SELECT * FROM pg_read_file('/etc/passwd')",
+        "SELECT * FROM read_json('/etc/passwd')",
+        "SELECT * FROM read_parquet('file:///etc/passwd')",
+        "SELECT * FROM \"/etc/passwd\"",
+        "SELECT * FROM 'file:///etc/passwd'",
+    ] {
+        cases.push(same(sql, NotFound));
+    }
+    cases.push(same("COPY facility_changes FROM '/etc/passwd'", Refused));
+    cases.push(case(
+        "CREATE EXTERNAL TABLE pwn STORED AS CSV LOCATION 'file:///etc/'",
+        Refused,
+        Syntax,
+    ));
+    cases
+}
+
 /// Statements that may take the process down (run last, one at a time, each followed by a
 /// liveness check).
 fn deep_cases() -> Vec<Case> {
@@ -807,13 +1058,13 @@ fn run_cases(
         statements
             .iter()
             .flat_map(|s| {
-                let r = psycopg_run(&kq.pg_dsn(), std::slice::from_ref(s), false);
+                let r = psycopg_run(&kq.pg_dsn(), std::slice::from_ref(s));
                 down(kq, failures, "psycopg", s);
                 r
             })
             .collect()
     } else {
-        let r = psycopg_run(&kq.pg_dsn(), &statements, false);
+        let r = psycopg_run(&kq.pg_dsn(), &statements);
         down(kq, failures, "psycopg", "(one of the statements)");
         r
     };
@@ -840,8 +1091,94 @@ fn run_cases(
     }
 }
 
-/// (1) ≥ 30 hostile statements over HTTP, psql and psycopg: none writes, reads outside the lake
-/// or takes the service down, and each fails with a message saying why.
+/// Peak RSS the hostile suite allows: the RSS at its start, plus this many times the per-query
+/// memory limit (a query's operators, its result batch in flight and values of up to 1/16 of
+/// the limit being built), plus [`RSS_SLACK_KIB`] for allocator slack and connections.
+const RSS_FACTOR: u64 = 3;
+/// See [`RSS_FACTOR`].
+const RSS_SLACK_KIB: u64 = 64 << 10;
+
+/// A memory figure of `/proc/<pid>/status` (`VmRSS`, `VmHWM`) in KiB.
+fn memory_kib(pid: u32, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {key} for process {pid}"))
+}
+
+/// A client with wrong credentials gets no answer, on each protocol.
+fn no_answer_without_credentials(kq: &KpiQuery, failures: &mut Failures) {
+    let sql = "SELECT count(*) AS n FROM facility_changes";
+    let r = kq.call(
+        "POST",
+        "/sql",
+        Some(sql.as_bytes()),
+        &[("Authorization", "Bearer wrong-token")],
+    );
+    failures.check(
+        r.status == 401 && !r.text().contains(&FACILITY_ROWS.to_string()),
+        || format!("HTTP with a wrong token: {} {}", r.status, short(&r.text())),
+    );
+    let wrong = kq.pg_dsn().replace(PG_PASSWORD, "wrong-password");
+    let run = psql(&wrong, &[sql], NO_ANSWER);
+    failures.check(!run.ok && run.stdout.trim().is_empty(), || {
+        format!("psql with a wrong password got in: {run:?}")
+    });
+    let r = &psycopg_run(&wrong, &[sql.to_owned()])[0];
+    failures.check(
+        r["ok"] == false && r["error"].as_str().is_some_and(|e| e.contains("password")),
+        || format!("psycopg with a wrong password: {r}"),
+    );
+}
+
+/// A cancel request (psycopg's `conn.cancel()`) stops a running query well before its time
+/// limit, the process goes quiet, and the query's only slot is free at once.
+fn cancel_stops_the_query_and_frees_its_slot(lake: &SharedLake, failures: &mut Failures) {
+    let mut kq = lake.query(&[
+        ("CIVICPULSE_QUERY__MAX_CONCURRENT", "1"),
+        ("CIVICPULSE_QUERY__QUEUE_TIMEOUT_SECS", "1"),
+        ("CIVICPULSE_QUERY__TIMEOUT_SECS", "20"),
+    ]);
+    let dsn = kq.pg_dsn();
+    let run = python_script(
+        "hostile_pg.py",
+        &[
+            &dsn,
+            "--cancel",
+            SLOW_SQL,
+            "--after",
+            "1",
+            "--timeout",
+            "40",
+        ],
+        Duration::from_secs(90),
+    );
+    let v: Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
+        panic!("hostile_pg.py --cancel: {e}: {run:?}");
+    });
+    let elapsed = v["elapsed"].as_f64().unwrap_or(f64::MAX);
+    failures.check(v["error"].is_string() && elapsed < 8.0, || {
+        format!("a cancel request after 1 s did not stop the query (time limit 20 s): {v}")
+    });
+    failures.check(
+        v["after_ok"] == true && v["after_elapsed"].as_f64().is_some_and(|t| t < 1.0),
+        || format!("the cancelled query's slot was not free at once: {v}"),
+    );
+    let pid = kq.process.pid();
+    let before = cpu_seconds(pid);
+    std::thread::sleep(Duration::from_secs(3));
+    let used = cpu_seconds(pid) - before;
+    failures.check(used < 0.5, || {
+        format!("kpi-query used {used:.1} s of CPU in the 3 s after the cancel")
+    });
+    failures.check(alive(&mut kq), || "kpi-query died after a cancel".into());
+}
+
+/// (1) ≥ 100 hostile statements over HTTP, psql and psycopg (prepared): none writes, reads
+/// outside the lake or takes the service down, each fails with a message saying why, and the
+/// process stays within its memory limit.
 #[test]
 fn hostile_statements_neither_write_nor_escape_nor_crash() {
     let _heavy = civicpulse_tests::heavy();
@@ -856,7 +1193,7 @@ fn hostile_statements_neither_write_nor_escape_nor_crash() {
             .as_nanos()
     );
     let tmp = std::env::temp_dir();
-    let outside: Vec<PathBuf> = vec![
+    let mut outside: Vec<PathBuf> = vec![
         tmp.join(format!("{unique}.csv")),
         tmp.join(format!("{unique}-parquet")),
         tmp.join(format!("{unique}.db")),
@@ -874,8 +1211,12 @@ fn hostile_statements_neither_write_nor_escape_nor_crash() {
         vec![serde_json::json!({"n": FACILITY_ROWS})],
         "count before the suite"
     );
-    let cases = hostile_cases(&lake.root(), &outside, &lake_file);
-    assert!(cases.len() >= 30, "{} statements", cases.len());
+    let mut cases = hostile_cases(&lake.root(), &outside, &lake_file);
+    cases.extend(smuggling_cases(&tmp.join(&unique), &mut outside));
+    cases.extend(limit_cases());
+    cases.extend(probing_cases());
+    assert!(cases.len() >= 100, "{} statements", cases.len());
+    let base_rss = memory_kib(kq.process.pid(), "VmRSS");
 
     let started = Instant::now();
     let mut failures = Failures::default();
@@ -911,6 +1252,28 @@ fn hostile_statements_neither_write_nor_escape_nor_crash() {
     failures.check(alive(&mut kq), || {
         "kpi-query is not running at the end".into()
     });
+    // Its memory: the suite's limit is 32 MiB per query; the statements run one at a time.
+    let peak = memory_kib(kq.process.pid(), "VmHWM");
+    let allowed = base_rss + RSS_FACTOR * (32 << 10) + RSS_SLACK_KIB;
+    eprintln!(
+        "kpi-query RSS: {} MiB at the start, peak {} MiB (allowed {} MiB)",
+        base_rss >> 10,
+        peak >> 10,
+        allowed >> 10
+    );
+    failures.check(peak <= allowed, || {
+        format!(
+            "kpi-query's peak RSS {} MiB is over {} MiB (start {} MiB + {RSS_FACTOR} × the \
+             32 MiB limit + {} MiB)",
+            peak >> 10,
+            allowed >> 10,
+            base_rss >> 10,
+            RSS_SLACK_KIB >> 10
+        )
+    });
+    no_answer_without_credentials(&kq, &mut failures);
+    drop(kq);
+    cancel_stops_the_query_and_frees_its_slot(lake, &mut failures);
 
     // Nothing was written, inside the lake or out.
     let lake_after = listing(&lake.root());

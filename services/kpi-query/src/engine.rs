@@ -18,7 +18,9 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::DataFusionError;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
-use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
+use datafusion::execution::memory_pool::{
+    GreedyMemoryPool, MemoryConsumer, MemoryPool, TrackConsumersPool,
+};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::LogicalPlan;
@@ -29,6 +31,7 @@ use futures::{Stream, StreamExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
 
+use crate::bounded;
 use crate::catalog::{CatalogError, KpiCatalog, KpiParams};
 use crate::guard::{self, Refused};
 use crate::lake::{LakeOptions, LakeTableProvider, TABLES, TableVersion};
@@ -183,6 +186,8 @@ impl QueryEngine {
         // DataFusion 55 repartitioned sorts fail its own plan sanity check when a join's output
         // is ordered by a column it knows to be constant (a KPI's NULL `item`).
         config.options_mut().optimizer.repartition_sorts = false;
+        // The guard refuses WITH RECURSIVE with a message; the planner refuses it too.
+        config.options_mut().execution.enable_recursive_ctes = false;
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime.clone())
@@ -190,6 +195,7 @@ impl QueryEngine {
             .with_physical_optimizer_rule(Arc::new(crate::coop::YieldingJoins))
             .build();
         let ctx = SessionContext::new_with_state(state);
+        bounded::register(&ctx, limits.memory_limit / bounded::VALUE_SHARE).map_err(plan_error)?;
         let schemas: [(&str, SchemaRef); 3] = [
             (
                 HotlineTicket::TABLE,
@@ -312,7 +318,9 @@ impl QueryEngine {
         Ok(statements.pop_front().expect("one statement"))
     }
 
-    /// Plans a statement after checking it is a read.
+    /// Plans a statement after checking it is a read. Planning runs on the query runtime (its
+    /// threads have deep stacks, and a long plan never blocks the protocols' threads); it is
+    /// abandoned when the caller stops waiting.
     pub async fn plan(
         &self,
         statement: Statement,
@@ -320,10 +328,11 @@ impl QueryEngine {
     ) -> Result<LogicalPlan, QueryError> {
         guard::check_statement(&statement)?;
         let state = self.session(options);
-        let plan = state
-            .statement_to_plan(statement)
-            .await
-            .map_err(|e| self.error(e))?;
+        let planning = AbortOnDrop(
+            self.executor
+                .spawn(async move { state.statement_to_plan(statement).await }),
+        );
+        let plan = planning.join().await?.map_err(|e| self.error(e))?;
         guard::check_plan(&plan)
             .map_err(|e| QueryError::Refused(Refused::NotARead(e.strip_backtrace())))?;
         Ok(plan)
@@ -350,10 +359,12 @@ impl QueryEngine {
     ) -> Result<QueryStream, QueryError> {
         let deadline = started + self.limits.timeout;
         let state = self.session(options);
+        let pool = state.runtime_env().memory_pool.clone();
         // The query runs on the executor runtime: an operator that never yields then starves
         // only other queries, not the deadline, /health or the PostgreSQL port.
         let (batches, inner) = tokio::sync::mpsc::channel(2);
         let (schema_tx, schema_rx) = tokio::sync::oneshot::channel();
+        let pool_of_task = pool.clone();
         let task = self.executor.spawn(async move {
             let run = async {
                 let plan = state.optimize(&plan)?;
@@ -368,8 +379,16 @@ impl QueryEngine {
                     if schema_tx.send(Ok(stream.schema())).is_err() {
                         return;
                     }
+                    // The batch on its way to the client counts against the query's pool, next
+                    // to what the operators still hold.
+                    let in_flight = MemoryConsumer::new("result batch").register(&pool_of_task);
                     while let Some(batch) = stream.next().await {
-                        if batches.send(batch).await.is_err() {
+                        let batch = batch.and_then(|b| {
+                            in_flight.try_resize(b.get_array_memory_size())?;
+                            Ok(b)
+                        });
+                        let failed = batch.is_err();
+                        if batches.send(batch).await.is_err() || failed {
                             return; // the client went away or the deadline passed
                         }
                     }
@@ -392,6 +411,7 @@ impl QueryEngine {
             limits: self.limits.clone(),
             rows: 0,
             done: false,
+            pool,
             _slot: slot,
         })
     }
@@ -476,6 +496,8 @@ pub struct QueryStream {
     limits: QueryLimits,
     rows: usize,
     done: bool,
+    /// The query's memory pool: what [`QueryStream::collect`] holds counts against it.
+    pool: Arc<dyn MemoryPool>,
     _slot: OwnedSemaphorePermit,
 }
 
@@ -485,13 +507,36 @@ impl QueryStream {
         self.schema.clone()
     }
 
-    /// Collects every batch (for small results: KPIs, tests).
+    /// Collects every batch (for small results: KPIs, tests, earlier statements of a
+    /// multi-statement query). What it holds counts against the query's memory limit, so a
+    /// large result fails with [`QueryError::MemoryLimit`] instead of growing.
     pub async fn collect(mut self) -> Result<Vec<RecordBatch>, QueryError> {
+        let held = MemoryConsumer::new("collected result").register(&self.pool);
         let mut out = Vec::new();
         while let Some(batch) = self.next().await {
-            out.push(batch?);
+            let batch = batch?;
+            held.try_grow(batch.get_array_memory_size())
+                .map_err(|e| QueryError::from_datafusion(e, self.limits.memory_limit))?;
+            out.push(batch);
         }
         Ok(out)
+    }
+}
+
+/// A task of the query runtime, aborted when its awaiter goes away (e.g. at the time limit).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> AbortOnDrop<T> {
+    async fn join(mut self) -> Result<T, QueryError> {
+        (&mut self.0)
+            .await
+            .map_err(|e| QueryError::Execution(format!("the query task ended: {e}")))
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -532,5 +577,91 @@ impl Stream for QueryStream {
                 Poll::Ready(Some(Ok(batch)))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn engine(memory_limit: usize) -> (QueryEngine, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("lake dir");
+        let lake = LakeSettings {
+            root: dir.path().display().to_string(),
+            ..LakeSettings::default()
+        };
+        let limits = QueryLimits {
+            timeout: Duration::from_secs(30),
+            memory_limit,
+            max_concurrent: 1,
+            queue_timeout: Duration::from_secs(1),
+            max_rows: 10_000_000,
+        };
+        let engine = QueryEngine::open(&lake, &[WeightVersion::default()], limits)
+            .await
+            .expect("engine opens");
+        (engine, dir)
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn collecting_a_result_counts_against_the_memory_limit() {
+        let (engine, _dir) = engine(4 << 20).await;
+        let options = LakeOptions::default();
+        let sql =
+            "SELECT concat('row ', CAST(value AS VARCHAR)) AS s FROM generate_series(1, 1000000)";
+        let stream = engine.sql(sql, &options).await.expect("runs");
+        match stream.collect().await {
+            Err(QueryError::MemoryLimit { limit: 4, .. }) => {}
+            other => panic!(
+                "collect of ~20 MB under a 4 MiB limit: {:?}",
+                other.map(|b| b.len())
+            ),
+        }
+        // The slot and memory came back: a small result collects.
+        let small = engine.sql("SELECT 1 AS one", &options).await.expect("runs");
+        assert_eq!(small.collect().await.expect("collects").len(), 1);
+        // Streamed batch by batch, the same result passes: each batch fits.
+        let mut stream = engine.sql(sql, &options).await.expect("runs");
+        let mut rows = 0;
+        while let Some(batch) = stream.next().await {
+            rows += batch.expect("a batch").num_rows();
+        }
+        assert_eq!(rows, 1_000_000);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn bombs_and_recursion_are_refused_by_the_engine() {
+        let (engine, _dir) = engine(64 << 20).await;
+        let options = LakeOptions::default();
+        let refusal = |sql: &'static str| {
+            let engine = &engine;
+            let options = &options;
+            async move {
+                match engine.sql(sql, options).await {
+                    Ok(stream) => stream.collect().await.err(),
+                    Err(e) => Some(e),
+                }
+            }
+        };
+        assert!(matches!(
+            refusal("SELECT length(repeat('x', 1000000000)) AS n").await,
+            Some(QueryError::MemoryLimit { .. })
+        ));
+        assert!(matches!(
+            refusal("SELECT cardinality(range(0, 200000000)) AS n").await,
+            Some(QueryError::MemoryLimit { .. })
+        ));
+        assert!(matches!(
+            refusal(
+                "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT * FROM r"
+            )
+            .await,
+            Some(QueryError::Refused(Refused::Recursive))
+        ));
+        assert!(
+            refusal("SELECT length(repeat('x', 1000)) AS n")
+                .await
+                .is_none()
+        );
     }
 }

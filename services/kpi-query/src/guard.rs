@@ -5,16 +5,38 @@
 //! planning, DataFusion's own [`SQLOptions`] verifier refuses any DDL, DML or statement the
 //! plan still contains. Files outside the lake cannot be named: URL tables are off, and the
 //! only table functions are `generate_series` and `range`.
+//!
+//! A read must also be of a size the planner handles in moments: expressions nest at most
+//! [`MAX_EXPRESSION_DEPTH`] deep, and a statement holds at most [`MAX_QUERY_BLOCKS`] query
+//! blocks (each `SELECT`/`VALUES` term of a set operation, CTE and subquery), [`MAX_RELATIONS`]
+//! tables in its `FROM` clauses, [`MAX_EXPRESSIONS`] expression nodes and
+//! [`MAX_STRING_CONCATS`] `||` operators (each copies its inputs outside the memory pool; see
+//! [`crate::bounded`]). A 5,000-term `UNION ALL` kept the planner busy for over a minute;
+//! derived tables nested deeper than the parser's recursion limit (50) are a syntax error.
+//!
+//! `WITH RECURSIVE` is refused: the catalogue and a statistics bureau's questions need no
+//! recursion, and a recursive CTE runs until the time limit, or its memory limit, whatever it
+//! computes. (The engine's `enable_recursive_ctes` is off as well.)
 
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::Statement;
-use datafusion::sql::sqlparser::ast::{Expr, Statement as Ast, Visit, Visitor};
+use datafusion::sql::sqlparser::ast::{
+    BinaryOperator, Expr, Query, SetExpr, Statement as Ast, TableFactor, Visit, Visitor,
+};
 use std::ops::ControlFlow;
 
 /// Deepest expression nesting planned: deeper trees take the planner minutes or its stack.
 pub const MAX_EXPRESSION_DEPTH: usize = 256;
+/// Query blocks of one statement: set-operation terms, CTEs and subqueries.
+pub const MAX_QUERY_BLOCKS: usize = 256;
+/// Tables, table functions and derived tables named in one statement.
+pub const MAX_RELATIONS: usize = 64;
+/// Expression nodes of one statement (a 50,000-value `IN` list still passes).
+pub const MAX_EXPRESSIONS: usize = 100_000;
+/// String concatenation operators (`||`) of one statement.
+pub const MAX_STRING_CONCATS: usize = 16;
 
 /// Why a statement is not run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,6 +51,21 @@ pub enum Refused {
         "the statement nests expressions deeper than {MAX_EXPRESSION_DEPTH} levels: write it flatter"
     )]
     TooDeep,
+    /// A read larger than the planner should take on: what, and the limit.
+    #[error(
+        "the statement is too complex: it has more than {limit} {what}; split it into smaller queries"
+    )]
+    TooComplex {
+        /// What was counted.
+        what: &'static str,
+        /// Its limit.
+        limit: usize,
+    },
+    /// `WITH RECURSIVE`.
+    #[error(
+        "kpi-query runs no recursive queries (WITH RECURSIVE is not allowed): they run until a limit stops them"
+    )]
+    Recursive,
 }
 
 /// Checks a parsed statement before it is planned.
@@ -44,9 +81,9 @@ pub fn check_statement(statement: &Statement) -> Result<(), Refused> {
 
 /// Checks a statement of the SQL syntax tree.
 pub fn check_ast(ast: &Ast) -> Result<(), Refused> {
-    let mut depth = Depth::default();
-    if ast.visit(&mut depth).is_break() {
-        return Err(Refused::TooDeep);
+    let mut size = Size::default();
+    if let ControlFlow::Break(refused) = ast.visit(&mut size) {
+        return Err(refused);
     }
     match ast {
         Ast::Query(_) | Ast::ShowTables { .. } | Ast::ShowColumns { .. } => Ok(()),
@@ -56,26 +93,103 @@ pub fn check_ast(ast: &Ast) -> Result<(), Refused> {
     }
 }
 
-/// Tracks how deeply expressions nest.
+/// Measures a statement against the limits of the module docs as it is visited.
 #[derive(Default)]
-struct Depth {
-    current: usize,
+struct Size {
+    depth: usize,
+    expressions: usize,
+    concats: usize,
+    blocks: usize,
+    relations: usize,
 }
 
-impl Visitor for Depth {
-    type Break = ();
+/// `count + add`, or the refusal once it passes `limit`.
+fn within(count: &mut usize, add: usize, limit: usize, what: &'static str) -> ControlFlow<Refused> {
+    *count += add;
+    if *count > limit {
+        ControlFlow::Break(Refused::TooComplex { what, limit })
+    } else {
+        ControlFlow::Continue(())
+    }
+}
 
-    fn pre_visit_expr(&mut self, _expr: &Expr) -> ControlFlow<()> {
-        self.current += 1;
-        if self.current > MAX_EXPRESSION_DEPTH {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
+/// `SELECT`/`VALUES`/`TABLE` terms of a query body's set operations (iteratively: a long
+/// `UNION ALL` chain is a deep tree).
+fn set_terms(body: &SetExpr) -> usize {
+    let mut terms = 0;
+    let mut pending = vec![body];
+    while let Some(expr) = pending.pop() {
+        match expr {
+            SetExpr::SetOperation { left, right, .. } => {
+                pending.push(left);
+                pending.push(right);
+            }
+            // A parenthesised query is a block of its own, counted when visited.
+            SetExpr::Query(_) => {}
+            _ => terms += 1,
         }
     }
+    terms
+}
 
-    fn post_visit_expr(&mut self, _expr: &Expr) -> ControlFlow<()> {
-        self.current -= 1;
+impl Visitor for Size {
+    type Break = Refused;
+
+    fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<Refused> {
+        let mut blocks = set_terms(&query.body);
+        if let Some(with) = &query.with {
+            if with.recursive {
+                return ControlFlow::Break(Refused::Recursive);
+            }
+            blocks += with.cte_tables.len();
+        }
+        within(
+            &mut self.blocks,
+            blocks.max(1),
+            MAX_QUERY_BLOCKS,
+            "query blocks (SELECTs, set-operation terms, CTEs and subqueries)",
+        )
+    }
+
+    fn pre_visit_table_factor(&mut self, _table: &TableFactor) -> ControlFlow<Refused> {
+        within(
+            &mut self.relations,
+            1,
+            MAX_RELATIONS,
+            "tables and table functions",
+        )
+    }
+
+    fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<Refused> {
+        self.depth += 1;
+        if self.depth > MAX_EXPRESSION_DEPTH {
+            return ControlFlow::Break(Refused::TooDeep);
+        }
+        within(
+            &mut self.expressions,
+            1,
+            MAX_EXPRESSIONS,
+            "expression nodes",
+        )?;
+        if matches!(
+            expr,
+            Expr::BinaryOp {
+                op: BinaryOperator::StringConcat,
+                ..
+            }
+        ) {
+            within(
+                &mut self.concats,
+                1,
+                MAX_STRING_CONCATS,
+                "|| operators (use concat())",
+            )?;
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, _expr: &Expr) -> ControlFlow<Refused> {
+        self.depth -= 1;
         ControlFlow::Continue(())
     }
 }
@@ -142,5 +256,42 @@ mod tests {
         let deep = format!("SELECT {}", vec!["1"; 5_000].join("+"));
         assert_eq!(check(&deep), Err(Refused::TooDeep), "a 5,000-term chain");
         assert!(check(&format!("SELECT {}", vec!["1"; 100].join("+"))).is_ok());
+    }
+
+    #[test]
+    fn large_and_recursive_reads_are_refused() {
+        let too_complex = |r: Result<(), Refused>| matches!(r, Err(Refused::TooComplex { .. }));
+        let union = |n: usize| vec!["SELECT 1 AS a"; n].join(" UNION ALL ");
+        assert!(too_complex(check(&union(5_000))), "a 5,000-term UNION ALL");
+        assert!(check(&union(100)).is_ok());
+        let ctes = |n: usize| {
+            let defs: Vec<String> = (0..n)
+                .map(|i| format!("c{i} AS (SELECT {i} AS a)"))
+                .collect();
+            format!("WITH {} SELECT * FROM c0", defs.join(", "))
+        };
+        assert!(too_complex(check(&ctes(1_000))), "1,000 CTEs");
+        assert!(check(&ctes(20)).is_ok());
+        let joins = |n: usize| {
+            let from: Vec<String> = (0..n)
+                .map(|i| format!("generate_series(1, 2) t{i}"))
+                .collect();
+            format!("SELECT count(*) FROM {}", from.join(", "))
+        };
+        assert!(too_complex(check(&joins(200))), "a 200-table join");
+        assert!(check(&joins(10)).is_ok());
+        let concat = |n: usize| format!("SELECT {}", vec!["'x'"; n].join(" || "));
+        assert!(too_complex(check(&concat(40))), "40 || operators");
+        assert!(check(&concat(5)).is_ok());
+        assert_eq!(
+            check(
+                "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT * FROM r"
+            ),
+            Err(Refused::Recursive)
+        );
+        assert_eq!(
+            check("SELECT * FROM (WITH RECURSIVE r(n) AS (SELECT 1) SELECT * FROM r) t"),
+            Err(Refused::Recursive)
+        );
     }
 }

@@ -7,6 +7,7 @@
 //! - [`engine`]: DataFusion with the catalogue, run read-only within limits;
 //! - [`http`] and [`pg`]: the two ways in.
 
+pub mod bounded;
 pub mod catalog;
 pub mod coop;
 pub mod engine;
