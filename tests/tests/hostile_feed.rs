@@ -15,7 +15,6 @@ use civicpulse_tests::broker::TestBroker;
 use civicpulse_tests::events::{EventFactory, Stream};
 use civicpulse_tests::kafka::{Consumed, Position, Record, create_topic, produce, read_topic};
 use civicpulse_tests::process::{ServiceProcess, wait_for};
-use civicpulse_tests::python;
 use civicpulse_tests::s3::S3Server;
 use civicpulse_tests::scenario::{ENV, Lake, Produced, runtime, start_service, wait_rows};
 use rdkafka::ClientConfig;
