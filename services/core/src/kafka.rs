@@ -11,7 +11,7 @@ use rdkafka::client::ClientContext;
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
@@ -34,11 +34,25 @@ pub const HEADER_OFFSET: &str = "civicpulse.source.offset";
 /// Dead-letter header, set when the payload was cut: the original payload's length.
 pub const HEADER_TRUNCATED_FROM: &str = "civicpulse.payload.truncated_from";
 
-/// Largest payload dead-lettered whole: below Kafka's default 1 MB `message.max.bytes`.
-pub const DLQ_MAX_PAYLOAD: usize = 900 * 1024;
+/// Dead-letter header, set when the original record's headers did not fit: how many were left
+/// out.
+pub const HEADER_HEADERS_DROPPED: &str = "civicpulse.headers.dropped";
 
-/// Bytes kept of a payload larger than [`DLQ_MAX_PAYLOAD`].
+/// Largest dead letter (key, payload and headers together): below Kafka's default 1 MB
+/// `message.max.bytes` with room for the record's framing.
+pub const DLQ_MAX_MESSAGE: usize = 900 * 1024;
+
+/// Bytes kept of a payload that does not fit [`DLQ_MAX_MESSAGE`].
 pub const DLQ_TRUNCATED_PAYLOAD: usize = 64 * 1024;
+
+/// Longest `civicpulse.error.message` header value.
+pub const DLQ_MAX_ERROR_MESSAGE: usize = 1024;
+
+/// Most bytes of the original record's headers kept on its dead letter.
+pub const DLQ_MAX_ORIGINAL_HEADERS: usize = 64 * 1024;
+
+/// Largest key kept on a dead letter (a longer one is dropped; the source position stays).
+pub const DLQ_MAX_KEY: usize = 16 * 1024;
 
 /// Base client configuration shared by consumers and producers.
 pub fn client_config(settings: &KafkaSettings) -> ClientConfig {
@@ -80,6 +94,16 @@ impl ClientContext for LandingContext {
                 if *partition >= 0 && p.consumer_lag >= 0 {
                     self.metrics.set_lag(*partition, p.consumer_lag);
                 }
+                if *partition >= 0 && p.desired {
+                    // Records the broker holds past what the loop was given (or, before the
+                    // first record, what sits fetched in librdkafka's queue).
+                    let waiting = if p.app_offset >= 0 && p.ls_offset >= 0 {
+                        p.ls_offset - p.app_offset
+                    } else {
+                        p.fetchq_cnt
+                    };
+                    self.metrics.liveness.set_waiting(*partition, waiting);
+                }
             }
         }
     }
@@ -96,6 +120,11 @@ impl ConsumerContext for LandingContext {
         };
         let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
         tracing::info!(kind = rebalance_kind(rebalance), ?partitions, "rebalance");
+        if let Rebalance::Revoke(_) = rebalance {
+            for p in &partitions {
+                self.metrics.liveness.forget(*p);
+            }
+        }
         self.changes
             .lock()
             .expect("lock")
@@ -256,51 +285,28 @@ impl DeadLetter {
 
     /// Queues `message` for the dead-letter topic; the returned future resolves when the broker
     /// has it. The landing loop waits for these before committing past the record.
+    ///
+    /// The dead letter never exceeds [`DLQ_MAX_MESSAGE`]: the error message, the original
+    /// headers and the key are capped first, and a payload that does not fit what is left is
+    /// cut to a prefix (the whole record stays in the source topic at the offset the headers
+    /// give).
     pub async fn send(
         &self,
-        message: &BorrowedMessage<'_>,
+        message: &impl Message,
         rejection: &Rejection,
     ) -> Result<DeliveryFuture, KafkaError> {
+        let letter = Letter::of(message, rejection);
         let mut headers = OwnedHeaders::new();
-        if let Some(original) = message.headers() {
-            for h in original.iter() {
-                headers = headers.insert(Header {
-                    key: h.key,
-                    value: h.value,
-                });
-            }
-        }
-        let partition = message.partition().to_string();
-        let offset = message.offset().to_string();
-        for (key, value) in [
-            (HEADER_CLASS, rejection.class.as_str()),
-            (HEADER_MESSAGE, rejection.message.as_str()),
-            (HEADER_TOPIC, message.topic()),
-            (HEADER_PARTITION, partition.as_str()),
-            (HEADER_OFFSET, offset.as_str()),
-        ] {
+        for (key, value) in &letter.headers {
             headers = headers.insert(Header {
                 key,
-                value: Some(value),
+                value: value.as_deref(),
             });
         }
-        // A payload past what Kafka takes by default keeps a prefix for diagnosis; the whole
-        // record stays in the source topic at the offset the headers give.
-        let payload = message.payload().unwrap_or_default();
-        let original_len = payload.len().to_string();
-        let payload = if payload.len() > DLQ_MAX_PAYLOAD {
-            headers = headers.insert(Header {
-                key: HEADER_TRUNCATED_FROM,
-                value: Some(original_len.as_str()),
-            });
-            &payload[..DLQ_TRUNCATED_PAYLOAD]
-        } else {
-            payload
-        };
         let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topic)
-            .payload(payload)
+            .payload(letter.payload)
             .headers(headers);
-        if let Some(key) = message.key() {
+        if let Some(key) = letter.key {
             record = record.key(key);
         }
         loop {
@@ -323,5 +329,192 @@ impl DeadLetter {
     pub fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
         use rdkafka::producer::Producer;
         self.producer.flush(timeout)
+    }
+}
+
+/// A dead letter's parts, sized to fit [`DLQ_MAX_MESSAGE`].
+struct Letter<'a> {
+    key: Option<&'a [u8]>,
+    payload: &'a [u8],
+    headers: Vec<(String, Option<Vec<u8>>)>,
+}
+
+impl<'a> Letter<'a> {
+    fn of(message: &'a impl Message, rejection: &Rejection) -> Self {
+        let mut headers: Vec<(String, Option<Vec<u8>>)> = Vec::new();
+        let mut original_bytes = 0;
+        let mut dropped = 0usize;
+        if let Some(original) = message.headers() {
+            for h in original.iter() {
+                let size = h.key.len() + h.value.map_or(0, <[u8]>::len);
+                if original_bytes + size > DLQ_MAX_ORIGINAL_HEADERS {
+                    dropped += 1;
+                    continue;
+                }
+                original_bytes += size;
+                headers.push((h.key.to_owned(), h.value.map(<[u8]>::to_vec)));
+            }
+        }
+        let ours = [
+            (HEADER_CLASS, rejection.class.as_str().to_owned()),
+            (
+                HEADER_MESSAGE,
+                cut_at_char(&rejection.message, DLQ_MAX_ERROR_MESSAGE).to_owned(),
+            ),
+            (HEADER_TOPIC, message.topic().to_owned()),
+            (HEADER_PARTITION, message.partition().to_string()),
+            (HEADER_OFFSET, message.offset().to_string()),
+        ];
+        for (key, value) in ours {
+            headers.push((key.to_owned(), Some(value.into_bytes())));
+        }
+        if dropped > 0 {
+            headers.push((
+                HEADER_HEADERS_DROPPED.to_owned(),
+                Some(dropped.to_string().into_bytes()),
+            ));
+        }
+        let key = message.key().filter(|k| k.len() <= DLQ_MAX_KEY);
+        let payload = message.payload().unwrap_or_default();
+        // Kafka counts each header's key and value plus a few bytes of varints.
+        let framing: usize = headers
+            .iter()
+            .map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len) + 10)
+            .sum::<usize>()
+            + key.map_or(0, <[u8]>::len)
+            + 64;
+        let room = DLQ_MAX_MESSAGE.saturating_sub(framing);
+        let payload = if payload.len() > room {
+            headers.push((
+                HEADER_TRUNCATED_FROM.to_owned(),
+                Some(payload.len().to_string().into_bytes()),
+            ));
+            &payload[..DLQ_TRUNCATED_PAYLOAD.min(room)]
+        } else {
+            payload
+        };
+        Self {
+            key,
+            payload,
+            headers,
+        }
+    }
+
+    /// Bytes the dead letter takes, framing included.
+    #[cfg(test)]
+    fn size(&self) -> usize {
+        self.headers
+            .iter()
+            .map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len) + 10)
+            .sum::<usize>()
+            + self.key.map_or(0, <[u8]>::len)
+            + 64
+            + self.payload.len()
+    }
+}
+
+/// `text` cut to at most `max` bytes on a character boundary.
+fn cut_at_char(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// Reads the record at `partition`/`offset` of `topic` again (blocking; for the rare record the
+/// writer refused, whose bytes the landing loop no longer holds).
+pub fn fetch_record(
+    settings: &KafkaSettings,
+    partition: i32,
+    offset: i64,
+    timeout: Duration,
+) -> Result<Option<rdkafka::message::OwnedMessage>, KafkaError> {
+    let consumer: BaseConsumer = client_config(settings)
+        .set("group.id", format!("{}-refetch", settings.group_id))
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()?;
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition_offset(&settings.topic, partition, rdkafka::Offset::Offset(offset))?;
+    consumer.assign(&tpl)?;
+    let deadline = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) if m.offset() == offset => return Ok(Some(m.detach())),
+            // Past it: the record is gone (retention, compaction).
+            Some(Ok(m)) if m.offset() > offset => return Ok(None),
+            Some(Ok(_)) | None => {}
+            Some(Err(e)) => return Err(e),
+        }
+    }
+    Err(KafkaError::MessageConsumption(
+        rdkafka::types::RDKafkaErrorCode::OperationTimedOut,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reject::RejectClass;
+    use rdkafka::Timestamp;
+    use rdkafka::message::OwnedMessage;
+
+    fn message(key: usize, payload: usize, headers: usize, header_size: usize) -> OwnedMessage {
+        let mut h = OwnedHeaders::new();
+        let value = vec![b'h'; header_size];
+        for i in 0..headers {
+            h = h.insert(Header {
+                key: &format!("h{i}"),
+                value: Some(&value),
+            });
+        }
+        OwnedMessage::new(
+            Some(vec![b'p'; payload]),
+            Some(vec![b'k'; key]),
+            "t".into(),
+            Timestamp::NotAvailable,
+            0,
+            7,
+            Some(h),
+        )
+    }
+
+    #[test]
+    fn a_dead_letter_always_fits_the_broker() {
+        let long = Rejection::new(RejectClass::Oversized, "x".repeat(200_000));
+        for (key, payload, headers, size) in [
+            (10, 1_000, 2, 10),
+            (10, 899 * 1024, 2, 10),
+            (2_000_000, 10, 0, 0),
+            (10, 900 * 1024, 100, 9_000),
+            (10, 5_000_000, 5_000, 200),
+        ] {
+            let m = message(key, payload, headers, size);
+            let letter = Letter::of(&m, &long);
+            assert!(
+                letter.size() <= DLQ_MAX_MESSAGE,
+                "{key} {payload} {headers}"
+            );
+            let message = letter
+                .headers
+                .iter()
+                .find(|(k, _)| k == HEADER_MESSAGE)
+                .and_then(|(_, v)| v.clone())
+                .unwrap();
+            assert!(message.len() <= DLQ_MAX_ERROR_MESSAGE);
+            let truncated = letter
+                .headers
+                .iter()
+                .any(|(k, _)| k == HEADER_TRUNCATED_FROM);
+            assert_eq!(truncated, letter.payload.len() < payload, "{payload}");
+        }
+        let small = message(3, 100, 1, 5);
+        let letter = Letter::of(&small, &long);
+        assert_eq!(letter.payload.len(), 100);
+        assert_eq!(letter.key.map(<[u8]>::len), Some(3));
     }
 }

@@ -46,9 +46,13 @@ pub enum LakeError {
         /// What differs.
         detail: String,
     },
-    /// A partition value that would not be a plain directory name.
-    #[error("refusing to write partition value {0:?}")]
-    UnsafePartition(String),
+    /// A partition value that would not be a plain directory name (the value is not repeated:
+    /// it came from a feed).
+    #[error("refusing to write a {0} partition value that is not a plain directory name")]
+    UnsafePartition(&'static str),
+    /// A partition column is missing from a batch.
+    #[error("batch has no partition column {0}")]
+    MissingPartitionColumn(&'static str),
     /// Arrow schema conversion failed.
     #[error(transparent)]
     Arrow(#[from] arrow::error::ArrowError),
@@ -338,7 +342,7 @@ fn partition_runs(batch: &RecordBatch) -> Result<Vec<std::ops::Range<usize>>, La
             batch
                 .column_by_name(name)
                 .cloned()
-                .ok_or_else(|| LakeError::UnsafePartition(format!("missing column {name}")))
+                .ok_or(LakeError::MissingPartitionColumn(name))
         })
         .collect::<Result<_, _>>()?;
     Ok(arrow::compute::partition(&columns)?.ranges())
@@ -354,12 +358,11 @@ fn check_partition_values(batch: &RecordBatch) -> Result<(), LakeError> {
     ] {
         let column = batch
             .column_by_name(name)
-            .ok_or_else(|| LakeError::UnsafePartition(format!("missing column {name}")))?;
+            .ok_or(LakeError::MissingPartitionColumn(name))?;
         let values = column.as_string::<i32>();
         for i in 0..values.len() {
-            let v = values.value(i);
-            if values.is_null(i) || !valid(v) {
-                return Err(LakeError::UnsafePartition(v.to_owned()));
+            if values.is_null(i) || !valid(values.value(i)) {
+                return Err(LakeError::UnsafePartition(name));
             }
         }
     }
@@ -377,6 +380,44 @@ fn is_month(v: &str) -> bool {
         && b.iter()
             .enumerate()
             .all(|(i, c)| i == 4 || c.is_ascii_digit())
+}
+
+impl LakeError {
+    /// Whether the error may lie in the rows written rather than in the store: such a batch is
+    /// bisected to find the rows the writer refuses. Storage, network and commit conflicts are
+    /// not: retrying them row by row would only dead-letter good records.
+    pub fn may_lie_in_data(&self) -> bool {
+        match self {
+            Self::UnsafePartition(_) | Self::Arrow(_) => true,
+            // A panic inside the Parquet encoder.
+            Self::Task(e) => e.is_panic(),
+            Self::Delta(e) => matches!(
+                e,
+                DeltaTableError::Arrow { .. }
+                    | DeltaTableError::Parquet { .. }
+                    | DeltaTableError::InvalidData { .. }
+                    | DeltaTableError::InvalidStatsJson { .. }
+                    | DeltaTableError::PartitionError { .. }
+                    | DeltaTableError::InvalidDateTimeString { .. }
+                    | DeltaTableError::SerializeLogJson { .. }
+            ),
+            _ => false,
+        }
+    }
+
+    /// What went wrong, for dead-letter messages and logs: the error's own text only where it
+    /// quotes no value (encoder errors may quote one).
+    pub fn describe(&self) -> String {
+        let kind = match self {
+            Self::UnsafePartition(_) | Self::MissingPartitionColumn(_) => return self.to_string(),
+            Self::Arrow(_) | Self::Delta(DeltaTableError::Arrow { .. }) => "Arrow",
+            Self::Delta(DeltaTableError::Parquet { .. }) => "Parquet",
+            Self::Task(_) => "writer task",
+            Self::Delta(_) => "Delta",
+            _ => "lake",
+        };
+        format!("a {kind} error")
+    }
 }
 
 /// The `txn` app id under which offsets of `topic`/`partition` read by `group` are kept.

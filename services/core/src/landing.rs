@@ -7,7 +7,11 @@
 //! - a restart (even after `kill -9`) resumes from the table, not from Kafka's committed offsets
 //!   (those are only a hint that saves re-reading);
 //! - an instance that lost a partition in a rebalance can never land its rows a second time;
-//! - a bad record reaches the dead-letter topic before any commit moves past its offset.
+//! - a bad record reaches the dead-letter topic before any commit moves past its offset;
+//! - a partition the table holds no offsets for starts where `landing.start_offset` says (the
+//!   earliest offset by default), never where Kafka's committed offsets happen to be;
+//! - a batch the writer refuses for a reason that may lie in its rows is bisected: the rows it
+//!   refuses alone are dead-lettered as `unwritable` and the rest land.
 
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
@@ -25,14 +29,19 @@ use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::DeliveryFuture;
 use rdkafka::{Offset, TopicPartitionList};
 
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{Int32Type, Int64Type};
+use deltalake::kernel::Add;
+
 use crate::decode::decode;
 use crate::event::Event;
-use crate::kafka::{DeadLetter, LandingContext};
+use crate::kafka::{DeadLetter, LandingContext, fetch_record};
 use crate::lake::{CommitOutcome, LakeError, LakeTable, app_id};
 use crate::metrics::Metrics;
 use crate::normalise::{Normaliser, SourcePosition};
+use crate::reject::{RejectClass, Rejection};
 use crate::row::{LakeRow, RowBuilder};
-use crate::settings::LandingSettings;
+use crate::settings::{KafkaSettings, LandingSettings, StartOffset};
 
 /// Errors that stop a landing loop (bad records never do: they are dead-lettered).
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +58,17 @@ pub enum LandingError {
     /// Building the Arrow batch failed.
     #[error("arrow: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
+    /// A blocking Kafka call could not run.
+    #[error("kafka task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    /// Every row of a batch was refused one by one: the fault is not in the data.
+    #[error("the lake refused every row of a {rows}-row batch: {source}")]
+    EveryRowRefused {
+        /// Rows in the batch.
+        rows: usize,
+        /// The error of the whole batch.
+        source: LakeError,
+    },
 }
 
 /// What one landing run did, for logs and tests.
@@ -76,6 +96,7 @@ struct PartitionState {
 /// Rows of one partition waiting for the next commit.
 struct OpenPartition<B> {
     rows: B,
+    first_offset: i64,
     last_offset: i64,
 }
 
@@ -86,6 +107,7 @@ pub struct LandingEngine<E: Event> {
     table: LakeTable,
     normaliser: Normaliser,
     settings: LandingSettings,
+    kafka: KafkaSettings,
     group: String,
     topic: String,
     metrics: Arc<Metrics>,
@@ -100,16 +122,15 @@ pub struct LandingEngine<E: Event> {
 }
 
 impl<E: Event> LandingEngine<E> {
-    /// An engine over a subscribed-to-be consumer, the dead-letter producer and the table.
-    #[allow(clippy::too_many_arguments)]
+    /// An engine over a subscribed-to-be consumer of `kafka.topic` in group `kafka.group_id`,
+    /// the dead-letter producer and the table.
     pub fn new(
         consumer: StreamConsumer<LandingContext>,
         dead_letter: DeadLetter,
         table: LakeTable,
         normaliser: Normaliser,
         settings: LandingSettings,
-        group: String,
-        topic: String,
+        kafka: KafkaSettings,
         metrics: Arc<Metrics>,
     ) -> Self {
         Self {
@@ -118,8 +139,9 @@ impl<E: Event> LandingEngine<E> {
             table,
             normaliser,
             settings,
-            group,
-            topic,
+            group: kafka.group_id.clone(),
+            topic: kafka.topic.clone(),
+            kafka,
             metrics,
             partitions: HashMap::new(),
             open: HashMap::new(),
@@ -138,6 +160,10 @@ impl<E: Event> LandingEngine<E> {
         shutdown: impl Future<Output = ()>,
     ) -> Result<LandingSummary, LandingError> {
         self.consumer.subscribe(&[&self.topic])?;
+        let metrics = self.metrics.clone();
+        let liveness = &metrics.liveness;
+        liveness.set_stall_timeout(self.settings.stall_timeout());
+        liveness.progressed();
         self.metrics.set_healthy(true);
         tracing::info!(topic = %self.topic, group = %self.group, table = %self.table.delta().table_url(), "landing");
         let consumer = self.consumer.clone();
@@ -150,8 +176,13 @@ impl<E: Event> LandingEngine<E> {
             tokio::select! {
                 biased;
                 _ = &mut shutdown => break,
-                _ = sleep_until(deadline) => self.flush().await?,
+                _ = sleep_until(deadline) => {
+                    liveness.busy();
+                    self.flush().await?;
+                    liveness.progressed();
+                }
                 message = consumer.recv() => {
+                    liveness.busy();
                     let message = match message {
                         Ok(message) => message,
                         // Broker outages and the like: librdkafka reconnects and resumes.
@@ -168,6 +199,7 @@ impl<E: Event> LandingEngine<E> {
                     {
                         self.flush().await?;
                     }
+                    liveness.progressed();
                 }
             }
         }
@@ -218,6 +250,7 @@ impl<E: Event> LandingEngine<E> {
         );
         let open = self.open.entry(partition).or_insert_with(|| OpenPartition {
             rows: <E::Row as LakeRow>::Builder::with_capacity(1024),
+            first_offset: offset,
             last_offset: offset,
         });
         match decoded {
@@ -243,7 +276,7 @@ impl<E: Event> LandingEngine<E> {
     }
 
     /// First record of a partition since (re)assignment: read where the table says this
-    /// partition stands, and seek there if the consumer is past it. `None` drops the record.
+    /// partition stands, and seek there if the consumer is elsewhere. `None` drops the record.
     async fn resume(
         &mut self,
         partition: i32,
@@ -254,51 +287,179 @@ impl<E: Event> LandingEngine<E> {
             .table
             .txn_version(&app_id(&self.group, &self.topic, partition))
             .await?;
-        let next = committed.map_or(offset, |c| c + 1);
+        let next = match committed {
+            Some(c) => c + 1,
+            // Nothing of this partition landed: Kafka's committed offsets (a reused group, a
+            // lake replaced) say nothing about what is in this table.
+            None => self.start_offset(partition).await?,
+        };
         let state = PartitionState { committed, next };
         self.partitions.insert(partition, state);
         tracing::info!(
             partition,
             ?committed,
+            next,
             first_offset = offset,
             "resuming partition"
         );
-        if offset > next {
-            // The consumer started past what landed (Kafka's offsets ran ahead of the table).
-            self.consumer.seek(
-                &self.topic,
-                partition,
-                Offset::Offset(next),
-                Duration::from_secs(10),
-            )?;
+        if offset != next && (offset > next || committed.is_none()) {
+            // The consumer started past what landed (Kafka's offsets ran ahead of the table), or
+            // before where the start policy says to begin.
+            self.seek(partition, next)?;
             return Ok(None);
         }
         Ok(Some(state))
     }
 
-    /// After a stale commit: seek back to where the table says `partition` stands, so the rows
-    /// dropped here are read again even if no newer record arrives.
-    async fn rewind(&mut self, partition: i32) -> Result<(), LandingError> {
-        let app = app_id(&self.group, &self.topic, partition);
-        let Some(committed) = self.table.txn_version(&app).await? else {
-            return Ok(());
-        };
-        let next = committed + 1;
-        match self.consumer.seek(
+    /// Where a partition without offsets in the table starts, by `landing.start_offset`.
+    fn start_offset(
+        &self,
+        partition: i32,
+    ) -> impl Future<Output = Result<i64, LandingError>> + use<E> {
+        let (consumer, topic) = (self.consumer.clone(), self.topic.clone());
+        let policy = self.settings.start_offset;
+        async move {
+            // A metadata round trip: blocking.
+            let (low, high) = tokio::task::spawn_blocking(move || {
+                consumer.fetch_watermarks(&topic, partition, Duration::from_secs(10))
+            })
+            .await??;
+            Ok(match policy {
+                StartOffset::Earliest => low,
+                StartOffset::Latest => high,
+            })
+        }
+    }
+
+    fn seek(&self, partition: i32, offset: i64) -> Result<(), KafkaError> {
+        self.consumer.seek(
             &self.topic,
             partition,
-            Offset::Offset(next),
+            Offset::Offset(offset),
             Duration::from_secs(10),
-        ) {
+        )
+    }
+
+    /// After a stale commit: seek back to where the table says `partition` stands (or, when
+    /// the table holds nothing of it, to the start policy's offset and never past the dropped
+    /// batch's first record), so the rows dropped here are read again even if no newer record
+    /// arrives.
+    async fn rewind(&mut self, partition: i32, batch_start: i64) -> Result<(), LandingError> {
+        let app = app_id(&self.group, &self.topic, partition);
+        let committed = self.table.txn_version(&app).await?;
+        let next = match committed {
+            Some(c) => c + 1,
+            None => self.start_offset(partition).await?.min(batch_start),
+        };
+        match self.seek(partition, next) {
             Ok(()) => {
-                let state = PartitionState {
-                    committed: Some(committed),
-                    next,
-                };
+                let state = PartitionState { committed, next };
                 self.partitions.insert(partition, state);
             }
             // No longer ours: the new owner reads it from the table.
             Err(e) => tracing::debug!(partition, error = %e, "not rewound"),
+        }
+        Ok(())
+    }
+}
+
+/// Writes `batch` into files of `table`; when the writer refuses it for a reason that may lie in
+/// its rows, bisects it until the rows it refuses alone are found. Returns the files written
+/// and, for each refused row, its Kafka position and why.
+async fn write_isolating(
+    table: &LakeTable,
+    metrics: &Metrics,
+    batch: RecordBatch,
+) -> Result<(Vec<Add>, Vec<(SourcePosition, String)>), LandingError> {
+    let rows = batch.num_rows();
+    let (mut adds, mut refused) = (Vec::new(), Vec::new());
+    let mut first_error = None;
+    let mut pending = vec![batch];
+    while let Some(part) = pending.pop() {
+        match table.write_files(part.clone()).await {
+            Ok(written) => adds.extend(written),
+            Err(e) if e.may_lie_in_data() => {
+                if part.num_rows() == 1 {
+                    refused.push((position_of(&part)?, e.describe()));
+                } else {
+                    let half = part.num_rows() / 2;
+                    pending.push(part.slice(half, part.num_rows() - half));
+                    pending.push(part.slice(0, half));
+                }
+                if first_error.is_none() {
+                    tracing::warn!(rows, error = %e.describe(), "the lake refused a batch; bisecting it");
+                    metrics.bisections.inc();
+                    first_error = Some(e);
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if rows > 1 && refused.len() == rows {
+        // Not one row could be written: the store or the build is at fault, not the data.
+        return Err(LandingError::EveryRowRefused {
+            rows,
+            source: first_error.expect("an error was seen"),
+        });
+    }
+    Ok((adds, refused))
+}
+
+impl<E: Event> LandingEngine<E> {
+    /// Dead-letters rows the writer refused: their records are read again from the source
+    /// topic (the loop keeps rows, not bytes) and sent as `unwritable`; returns once delivered.
+    async fn dead_letter_refused(
+        &mut self,
+        refused: Vec<(SourcePosition, String)>,
+    ) -> Result<(), LandingError> {
+        for (position, reason) in refused {
+            let kafka = self.kafka.clone();
+            let record = tokio::task::spawn_blocking(move || {
+                fetch_record(
+                    &kafka,
+                    position.partition,
+                    position.offset,
+                    Duration::from_secs(30),
+                )
+            })
+            .await??
+            .unwrap_or_else(|| {
+                // Gone from the topic meanwhile: the dead letter keeps the position only.
+                rdkafka::message::OwnedMessage::new(
+                    None,
+                    None,
+                    self.topic.clone(),
+                    rdkafka::Timestamp::NotAvailable,
+                    position.partition,
+                    position.offset,
+                    None,
+                )
+            });
+            let rejection = Rejection::new(
+                RejectClass::Unwritable,
+                format!("the lake's writer refused this row: {reason}"),
+            );
+            tracing::warn!(
+                partition = position.partition,
+                offset = position.offset,
+                %rejection,
+                "dead-lettering"
+            );
+            self.metrics.dead_letter(RejectClass::Unwritable);
+            self.summary.dead_lettered += 1;
+            let delivery = self.dead_letter.send(&record, &rejection).await?;
+            self.dead_letters_in_flight.push(delivery);
+        }
+        self.await_dead_letters().await
+    }
+
+    async fn await_dead_letters(&mut self) -> Result<(), LandingError> {
+        for delivery in self.dead_letters_in_flight.drain(..) {
+            match delivery.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((e, _))) => return Err(LandingError::DeadLetter(e.to_string())),
+                Err(_) => return Err(LandingError::DeadLetter("producer dropped".into())),
+            }
         }
         Ok(())
     }
@@ -310,13 +471,7 @@ impl<E: Event> LandingEngine<E> {
             return Ok(());
         }
         let started = Instant::now();
-        for delivery in self.dead_letters_in_flight.drain(..) {
-            match delivery.await {
-                Ok(Ok(_)) => {}
-                Ok(Err((e, _))) => return Err(LandingError::DeadLetter(e.to_string())),
-                Err(_) => return Err(LandingError::DeadLetter("producer dropped".into())),
-            }
-        }
+        self.await_dead_letters().await?;
         let open = std::mem::take(&mut self.open);
         let (mut txns, mut expected, mut batches) = (Vec::new(), Vec::new(), Vec::new());
         let mut last_offsets = Vec::new();
@@ -325,15 +480,19 @@ impl<E: Event> LandingEngine<E> {
             let committed = self.partitions.get(&partition).and_then(|s| s.committed);
             txns.push(Transaction::new(&app, part.last_offset));
             expected.push((app, committed));
-            last_offsets.push((partition, part.last_offset));
+            last_offsets.push((partition, part.first_offset, part.last_offset));
             if !part.rows.is_empty() {
                 batches.push(RecordBatch::try_new(E::Row::schema(), part.rows.finish())?);
             }
         }
-        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        let mut rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
         let adds = if rows > 0 {
             let batch = sort_for_pruning(&concat_batches(&E::Row::schema(), &batches)?)?;
-            self.table.write_files(batch).await?
+            let (adds, refused) = write_isolating(&self.table, &self.metrics, batch).await?;
+            // Delivered before the commit below moves the offsets past them.
+            rows -= refused.len();
+            self.dead_letter_refused(refused).await?;
+            adds
         } else {
             Vec::new()
         };
@@ -342,7 +501,7 @@ impl<E: Event> LandingEngine<E> {
         match self.table.commit(adds, txns, &expected, self.epoch).await? {
             CommitOutcome::Committed(version) => {
                 let mut hint = TopicPartitionList::new();
-                for (partition, last) in last_offsets {
+                for (partition, _, last) in last_offsets {
                     if let Some(state) = self.partitions.get_mut(&partition) {
                         state.committed = Some(last);
                     }
@@ -369,8 +528,8 @@ impl<E: Event> LandingEngine<E> {
                 );
                 self.metrics.stale_commits.inc();
                 self.partitions.clear();
-                for (partition, _) in last_offsets {
-                    self.rewind(partition).await?;
+                for (partition, first, _) in last_offsets {
+                    self.rewind(partition, first).await?;
                 }
             }
         }
@@ -378,6 +537,32 @@ impl<E: Event> LandingEngine<E> {
         self.open_bytes = 0;
         self.opened_at = None;
         Ok(())
+    }
+}
+
+/// The Kafka position a one-row batch came from.
+fn position_of(row: &RecordBatch) -> Result<SourcePosition, arrow::error::ArrowError> {
+    let column = |name: &str| {
+        row.column_by_name(name).cloned().ok_or_else(|| {
+            arrow::error::ArrowError::SchemaError(format!("no column {name} in a landed row"))
+        })
+    };
+    let partition = column("kafka_partition")?;
+    let offset = column("kafka_offset")?;
+    let partition = partition
+        .as_primitive_opt::<Int32Type>()
+        .filter(|a| !a.is_empty());
+    let offset = offset
+        .as_primitive_opt::<Int64Type>()
+        .filter(|a| !a.is_empty());
+    match (partition, offset) {
+        (Some(p), Some(o)) => Ok(SourcePosition {
+            partition: p.value(0),
+            offset: o.value(0),
+        }),
+        _ => Err(arrow::error::ArrowError::SchemaError(
+            "kafka_partition/kafka_offset of a landed row are not Int32/Int64".into(),
+        )),
     }
 }
 

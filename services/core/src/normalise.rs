@@ -9,7 +9,7 @@ use crate::event::types::shanghai;
 use crate::geo::{self, CoordSys};
 use crate::pii::{self, CallerHasher};
 use crate::reject::{RejectClass, Rejection};
-use crate::row::{Date, Decimal2, Timestamp};
+use crate::row::{Date, Decimal2, LakeRow, RowLimits, Timestamp, Violation};
 
 /// Where a record was read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -64,13 +64,53 @@ pub struct Envelope {
 pub struct Normaliser {
     divisions: DivisionTable,
     hasher: Option<CallerHasher>,
+    limits: RowLimits,
 }
 
 impl Normaliser {
     /// A normaliser over `divisions` hashing caller numbers with `hasher` (streams without
     /// personal data need none).
     pub fn new(divisions: DivisionTable, hasher: Option<CallerHasher>) -> Self {
-        Self { divisions, hasher }
+        Self {
+            divisions,
+            hasher,
+            limits: RowLimits::default(),
+        }
+    }
+
+    /// The same normaliser accepting values within `limits`.
+    pub fn with_limits(self, limits: RowLimits) -> Self {
+        Self { limits, ..self }
+    }
+
+    /// What a landed value may be.
+    pub fn limits(&self) -> &RowLimits {
+        &self.limits
+    }
+
+    /// Checks every column of a normalised row against the limits, so that the writer never
+    /// meets a value it cannot store (a month like `10000-01`, a 19-digit decimal, a NUL).
+    pub fn check_row<R: LakeRow>(&self, row: &R) -> Result<(), Rejection> {
+        row.check(&self.limits).map_err(|(field, violation)| {
+            let class = match violation {
+                Violation::TooLong => RejectClass::Oversized,
+                _ => RejectClass::InvalidValue,
+            };
+            Rejection::new(class, format!("{field} {}", violation.rule(&self.limits)))
+        })
+    }
+
+    /// A year (e.g. a compound's construction year) within the limits' date years.
+    pub fn year(&self, field: &str, year: Option<i16>) -> Result<Option<i16>, Rejection> {
+        match year {
+            Some(y) if !(self.limits.min_date_year..=self.limits.max_year).contains(&y.into()) => {
+                Err(Rejection::new(
+                    RejectClass::InvalidValue,
+                    format!("{field} {}", Violation::DateOutOfRange.rule(&self.limits)),
+                ))
+            }
+            _ => Ok(year),
+        }
     }
 
     /// The division table in use.
@@ -158,9 +198,9 @@ impl Normaliser {
                 let (lng, lat) = geo::to_wgs84(sys.unwrap_or(CoordSys::Wgs84), lng, lat);
                 Ok((Some(lng), Some(lat)))
             }
-            (Some(lng), Some(lat)) => Err(Rejection::new(
+            (Some(_), Some(_)) => Err(Rejection::new(
                 RejectClass::InvalidValue,
-                format!("coordinates ({lng}, {lat}) are not a longitude/latitude pair"),
+                "lng/lat are not a longitude in -180..=180 and a latitude in -90..=90",
             )),
             _ => Err(Rejection::new(
                 RejectClass::InvalidValue,
@@ -182,7 +222,7 @@ impl Normaliser {
                 Decimal2::from_f64(v.0 * factor).ok_or_else(|| {
                     Rejection::new(
                         RejectClass::InvalidValue,
-                        format!("{field} = {} does not fit DECIMAL({P},2)", v.0 * factor),
+                        format!("{field} does not fit DECIMAL({P},2)"),
                     )
                 })
             })
@@ -204,11 +244,30 @@ impl Normaliser {
     }
 }
 
+/// The rejection for a division error, naming the field and the rule but not the value sent.
 fn division_rejection(e: DivisionError) -> Rejection {
-    let class = match e {
-        DivisionError::NotADistrictCode(_) => RejectClass::InvalidDistrictCode,
-        DivisionError::UnknownDistrict(_) => RejectClass::UnknownDistrict,
-        _ => RejectClass::InvalidDivisionCode,
+    use crate::division::DIVISION_TABLE_VERSION as TABLE;
+    let (class, message) = match e {
+        DivisionError::NotADistrictCode(_) => (
+            RejectClass::InvalidDistrictCode,
+            "district_code is not a 6-digit division code".to_owned(),
+        ),
+        DivisionError::UnknownDistrict(_) => (
+            RejectClass::UnknownDistrict,
+            format!("district_code is not in division table {TABLE}"),
+        ),
+        DivisionError::InvalidStreetCode { .. } => (
+            RejectClass::InvalidDivisionCode,
+            "street_code is not a 9-digit code under its district".to_owned(),
+        ),
+        DivisionError::InvalidCommunityCode { .. } => (
+            RejectClass::InvalidDivisionCode,
+            "community_code is not a 12-digit code under its street or district".to_owned(),
+        ),
+        DivisionError::UnknownCommunity(_) => (
+            RejectClass::InvalidDivisionCode,
+            "community_code is not in the configured community list".to_owned(),
+        ),
     };
-    Rejection::new(class, e.to_string())
+    Rejection::new(class, message)
 }

@@ -29,6 +29,9 @@ pub enum RejectClass {
     /// A street or community code that is malformed, not nested under its district, or not in
     /// the configured community list.
     InvalidDivisionCode,
+    /// Passed validation, but the lake's writer refused the row (found by bisecting the batch
+    /// whose write failed): a gap in validation to report, never a reason to stop landing.
+    Unwritable,
 }
 
 impl RejectClass {
@@ -45,6 +48,7 @@ impl RejectClass {
         Self::InvalidDistrictCode,
         Self::UnknownDistrict,
         Self::InvalidDivisionCode,
+        Self::Unwritable,
     ];
 
     /// The class name as written in dead-letter headers and metrics labels.
@@ -61,6 +65,7 @@ impl RejectClass {
             Self::InvalidDistrictCode => "invalid_district_code",
             Self::UnknownDistrict => "unknown_district",
             Self::InvalidDivisionCode => "invalid_division_code",
+            Self::Unwritable => "unwritable",
         }
     }
 

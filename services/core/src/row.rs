@@ -13,7 +13,7 @@ use arrow::array::{
     TimestampMicrosecondBuilder,
 };
 use arrow::datatypes::{DataType, Field, TimeUnit};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
 /// A point in time, stored as microseconds since the Unix epoch in UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -59,8 +59,17 @@ impl<const P: u8> Decimal2<P> {
     /// Rounds `value` to hundredths; `None` when it is not finite or does not fit precision `P`.
     pub fn from_f64(value: f64) -> Option<Self> {
         let hundredths = (value * 100.0).round();
-        (hundredths.is_finite() && hundredths.abs() <= Self::MAX_HUNDREDTHS as f64)
-            .then_some(Self(hundredths as i128))
+        // Compared as integers: near 10^18 the float bound rounds up to 10^18 itself, which has
+        // 19 digits and would be written into a DECIMAL(18,2) that readers cannot decode.
+        if !hundredths.is_finite() || hundredths.abs() >= 1e37 {
+            return None;
+        }
+        Some(Self(hundredths as i128)).filter(Self::fits)
+    }
+
+    /// Whether the value fits precision `P`.
+    pub fn fits(&self) -> bool {
+        self.0.abs() <= Self::MAX_HUNDREDTHS
     }
 
     /// The value as a float (for tests and display).
@@ -71,6 +80,78 @@ impl<const P: u8> Decimal2<P> {
 
 /// Money in yuan: `DECIMAL(18,2)`.
 pub type Yuan = Decimal2<18>;
+
+/// What the lake accepts in a column value beyond its Arrow type: checked on every row before it
+/// is buffered, so the writer never meets a value it cannot store or a reader cannot read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowLimits {
+    /// Earliest year of a timestamp (UTC).
+    pub min_year: i32,
+    /// Earliest year of a calendar date (facilities opened long before the feeds began).
+    pub min_date_year: i32,
+    /// Latest year of a timestamp or date.
+    pub max_year: i32,
+    /// Largest UTF-8 length of one text value (a list's values count together).
+    pub max_field_bytes: usize,
+}
+
+impl Default for RowLimits {
+    fn default() -> Self {
+        Self {
+            min_year: 2000,
+            min_date_year: 1900,
+            max_year: 2100,
+            max_field_bytes: 768 * 1024,
+        }
+    }
+}
+
+/// A rule a column value broke (the value itself is never repeated: it may be personal data).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Violation {
+    /// A timestamp outside `min_year..=max_year`.
+    TimeOutOfRange,
+    /// A date outside `min_date_year..=max_year`.
+    DateOutOfRange,
+    /// A text value containing U+0000 (PostgreSQL clients and many tools cannot carry it).
+    NulCharacter,
+    /// A text value longer than `max_field_bytes`.
+    TooLong,
+    /// A float that is NaN or infinite.
+    NotFinite,
+    /// A decimal with more digits than its column's precision.
+    DecimalOverflow,
+}
+
+impl Violation {
+    /// The rule, as said in dead-letter messages.
+    pub fn rule(self, limits: &RowLimits) -> String {
+        match self {
+            Self::TimeOutOfRange => format!(
+                "is outside the accepted years {}..={}",
+                limits.min_year, limits.max_year
+            ),
+            Self::DateOutOfRange => format!(
+                "is outside the accepted years {}..={}",
+                limits.min_date_year, limits.max_year
+            ),
+            Self::NulCharacter => "contains a NUL character (U+0000)".into(),
+            Self::TooLong => format!("is longer than {} bytes", limits.max_field_bytes),
+            Self::NotFinite => "is not a finite number".into(),
+            Self::DecimalOverflow => "does not fit its decimal precision".into(),
+        }
+    }
+}
+
+fn check_text(value: &str, limits: &RowLimits) -> Result<(), Violation> {
+    if value.len() > limits.max_field_bytes {
+        Err(Violation::TooLong)
+    } else if value.contains('\0') {
+        Err(Violation::NulCharacter)
+    } else {
+        Ok(())
+    }
+}
 
 /// A Rust type that maps to one Arrow column.
 pub trait Column: Sized {
@@ -86,6 +167,10 @@ pub trait Column: Sized {
     fn append(builder: &mut Self::Builder, value: &Self);
     /// Appends a null (only called for nullable columns).
     fn append_null(builder: &mut Self::Builder);
+    /// Whether the value is one the lake accepts (see [`RowLimits`]).
+    fn check(&self, _limits: &RowLimits) -> Result<(), Violation> {
+        Ok(())
+    }
 }
 
 /// The Arrow field of a column of type `T`.
@@ -95,6 +180,9 @@ pub fn field<T: Column>(name: &str) -> Field {
 
 macro_rules! primitive_column {
     ($t:ty, $builder:ty, $dt:expr, $conv:expr) => {
+        primitive_column!($t, $builder, $dt, $conv, |_: &$t, _: &RowLimits| Ok(()));
+    };
+    ($t:ty, $builder:ty, $dt:expr, $conv:expr, $check:expr) => {
         impl Column for $t {
             type Builder = $builder;
             fn data_type() -> DataType {
@@ -109,6 +197,9 @@ macro_rules! primitive_column {
             fn append_null(builder: &mut Self::Builder) {
                 builder.append_null();
             }
+            fn check(&self, limits: &RowLimits) -> Result<(), Violation> {
+                $check(self, limits)
+            }
         }
     };
 }
@@ -116,13 +207,38 @@ macro_rules! primitive_column {
 primitive_column!(i16, Int16Builder, DataType::Int16, |v: &i16| *v);
 primitive_column!(i32, Int32Builder, DataType::Int32, |v: &i32| *v);
 primitive_column!(i64, Int64Builder, DataType::Int64, |v: &i64| *v);
-primitive_column!(f64, Float64Builder, DataType::Float64, |v: &f64| *v);
-primitive_column!(Date, Date32Builder, DataType::Date32, |v: &Date| v.0);
+primitive_column!(
+    f64,
+    Float64Builder,
+    DataType::Float64,
+    |v: &f64| *v,
+    |v: &f64, _: &RowLimits| if v.is_finite() {
+        Ok(())
+    } else {
+        Err(Violation::NotFinite)
+    }
+);
+primitive_column!(
+    Date,
+    Date32Builder,
+    DataType::Date32,
+    |v: &Date| v.0,
+    |v: &Date, l: &RowLimits| match NaiveDate::default()
+        .checked_add_signed(chrono::TimeDelta::days(v.0.into()))
+    {
+        Some(d) if (l.min_date_year..=l.max_year).contains(&d.year()) => Ok(()),
+        _ => Err(Violation::DateOutOfRange),
+    }
+);
 primitive_column!(
     Timestamp,
     TimestampMicrosecondBuilder,
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-    |v: &Timestamp| v.0
+    |v: &Timestamp| v.0,
+    |v: &Timestamp, l: &RowLimits| match DateTime::from_timestamp_micros(v.0) {
+        Some(t) if (l.min_year..=l.max_year).contains(&t.year()) => Ok(()),
+        _ => Err(Violation::TimeOutOfRange),
+    }
 );
 
 impl<const P: u8> Column for Decimal2<P> {
@@ -138,6 +254,13 @@ impl<const P: u8> Column for Decimal2<P> {
     }
     fn append_null(builder: &mut Self::Builder) {
         builder.append_null();
+    }
+    fn check(&self, _: &RowLimits) -> Result<(), Violation> {
+        if self.fits() {
+            Ok(())
+        } else {
+            Err(Violation::DecimalOverflow)
+        }
     }
 }
 
@@ -171,6 +294,9 @@ impl Column for String {
     fn append_null(builder: &mut Self::Builder) {
         builder.append_null();
     }
+    fn check(&self, limits: &RowLimits) -> Result<(), Violation> {
+        check_text(self, limits)
+    }
 }
 
 impl Column for Vec<String> {
@@ -194,6 +320,12 @@ impl Column for Vec<String> {
     fn append_null(builder: &mut Self::Builder) {
         builder.append(false);
     }
+    fn check(&self, limits: &RowLimits) -> Result<(), Violation> {
+        if self.iter().map(String::len).sum::<usize>() > limits.max_field_bytes {
+            return Err(Violation::TooLong);
+        }
+        self.iter().try_for_each(|v| check_text(v, limits))
+    }
 }
 
 impl<T: Column> Column for Option<T> {
@@ -214,6 +346,9 @@ impl<T: Column> Column for Option<T> {
     fn append_null(builder: &mut Self::Builder) {
         T::append_null(builder);
     }
+    fn check(&self, limits: &RowLimits) -> Result<(), Violation> {
+        self.as_ref().map_or(Ok(()), |v| v.check(limits))
+    }
 }
 
 /// A row type declared with [`lake_row!`]: it knows its Arrow schema and its builder.
@@ -222,6 +357,8 @@ pub trait LakeRow: Send + 'static {
     type Builder: RowBuilder<Row = Self>;
     /// The Arrow schema of the table (partition columns included).
     fn schema() -> arrow::datatypes::SchemaRef;
+    /// The first column whose value the lake does not accept, with the rule it broke.
+    fn check(&self, limits: &RowLimits) -> Result<(), (&'static str, Violation)>;
 }
 
 /// Collects rows into Arrow columns.
@@ -286,6 +423,14 @@ macro_rules! lake_row {
                         ]))
                     })
                     .clone()
+            }
+            fn check(
+                &self,
+                limits: &$crate::row::RowLimits,
+            ) -> Result<(), (&'static str, $crate::row::Violation)> {
+                $( <$ty as $crate::row::Column>::check(&self.$field, limits)
+                    .map_err(|v| (stringify!($field), v))?; )*
+                Ok(())
             }
         }
 

@@ -203,10 +203,9 @@ pub async fn run_ingest_with<E: Event>(
         consumer,
         dead_letter,
         table,
-        Normaliser::new(divisions, hasher),
+        Normaliser::new(divisions, hasher).with_limits(settings.landing.row_limits()),
         settings.landing.clone(),
-        settings.kafka.group_id.clone(),
-        settings.kafka.topic.clone(),
+        settings.kafka.clone(),
         metrics,
     );
     Ok(engine.run(shutdown).await?)

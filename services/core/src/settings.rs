@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::row::RowLimits;
+
 /// Errors reading configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -100,10 +102,38 @@ pub struct LandingSettings {
     pub zstd_level: i32,
     /// Roll to a new file past this size within one commit.
     pub target_file_size: u64,
+    /// Earliest year (UTC) of any timestamp a row may hold; earlier ones are dead-lettered as
+    /// `schema_violation.invalid_value`.
+    pub min_year: i32,
+    /// Earliest year of a calendar date (`opened_date`, `status_date` …, construction years).
+    pub min_date_year: i32,
+    /// Latest year of any timestamp or date.
+    pub max_year: i32,
+    /// Longest text value in bytes; longer ones are dead-lettered as `oversized`.
+    pub max_field_bytes: usize,
+    /// `/healthz` answers 503 when the landing loop made no progress for this long while
+    /// records wait (or one step, such as a batch write, runs this long).
+    pub stall_timeout_secs: u64,
+    /// Where to start a partition the table holds no offsets for.
+    pub start_offset: StartOffset,
+}
+
+/// Where a partition without offsets in the table starts; Kafka's committed offsets are never
+/// used for that (they may run ahead of what landed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StartOffset {
+    /// The oldest record the broker keeps: every record lands.
+    #[default]
+    Earliest,
+    /// The end of the partition when the service first sees it: older records are skipped on
+    /// purpose.
+    Latest,
 }
 
 impl Default for LandingSettings {
     fn default() -> Self {
+        let limits = RowLimits::default();
         Self {
             max_rows: 200_000,
             max_bytes: 96 * 1024 * 1024,
@@ -111,6 +141,12 @@ impl Default for LandingSettings {
             max_record_bytes: 1024 * 1024,
             zstd_level: 3,
             target_file_size: 128 * 1024 * 1024,
+            min_year: limits.min_year,
+            min_date_year: limits.min_date_year,
+            max_year: limits.max_year,
+            max_field_bytes: limits.max_field_bytes,
+            stall_timeout_secs: 120,
+            start_offset: StartOffset::Earliest,
         }
     }
 }
@@ -119,6 +155,21 @@ impl LandingSettings {
     /// `max_age_ms` as a duration.
     pub fn max_age(&self) -> Duration {
         Duration::from_millis(self.max_age_ms)
+    }
+
+    /// `stall_timeout_secs` as a duration.
+    pub fn stall_timeout(&self) -> Duration {
+        Duration::from_secs(self.stall_timeout_secs)
+    }
+
+    /// What a landed value may be.
+    pub fn row_limits(&self) -> RowLimits {
+        RowLimits {
+            min_year: self.min_year,
+            min_date_year: self.min_date_year,
+            max_year: self.max_year,
+            max_field_bytes: self.max_field_bytes,
+        }
     }
 }
 
@@ -269,6 +320,9 @@ mod tests {
         assert_eq!(s.landing.max_age_ms, d.landing.max_age_ms);
         assert_eq!(s.landing.max_record_bytes, d.landing.max_record_bytes);
         assert_eq!(s.landing.target_file_size, d.landing.target_file_size);
+        assert_eq!(s.landing.row_limits(), d.landing.row_limits());
+        assert_eq!(s.landing.stall_timeout_secs, d.landing.stall_timeout_secs);
+        assert_eq!(s.landing.start_offset, d.landing.start_offset);
         assert_eq!(s.maintain.interval_secs, d.maintain.interval_secs);
         assert_eq!(s.maintain.target_file_size, d.maintain.target_file_size);
         assert_eq!(

@@ -270,7 +270,7 @@ impl Event for RenovationProgress {
             renovation_class: self.renovation_class.map(|c| c.as_str().to_owned()),
             compound_id: self.compound_id,
             compound_name: self.compound_name,
-            compound_built_year: self.compound_built_year,
+            compound_built_year: ctx.year("compound_built_year", self.compound_built_year)?,
             buildings_count: self.buildings_count,
             from_status: self.from_status.map(|s| s.as_str().to_owned()),
             to_status: self.to_status.as_str().to_owned(),

@@ -40,9 +40,7 @@ impl<'de> Deserialize<'de> for EventTime {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = Cow::<str>::deserialize(d)?;
         Self::parse(&s).ok_or_else(|| {
-            serde::de::Error::custom(format!(
-                "invalid value: \"{s}\" is not an RFC 3339 timestamp"
-            ))
+            serde::de::Error::custom("invalid value, expected an RFC 3339 timestamp")
         })
     }
 }
@@ -83,14 +81,14 @@ impl<'de> Deserialize<'de> for Number {
         let value = match Raw::deserialize(d)? {
             Raw::Float(v) => v,
             Raw::Text(s) => s.trim().parse::<f64>().map_err(|_| {
-                serde::de::Error::custom(format!("invalid type: \"{s}\" is not a number"))
+                serde::de::Error::custom("invalid type, expected a number or a string holding one")
             })?,
         };
         if value.is_finite() {
             Ok(Self(value))
         } else {
             Err(serde::de::Error::custom(
-                "invalid value: number is not finite",
+                "invalid value, expected a finite number",
             ))
         }
     }
