@@ -1,10 +1,13 @@
 //! Complaint-hotline tickets (12345 / 接诉即办): one event per lifecycle step, each carrying the
 //! ticket's full current snapshot (domain reference §4.1).
 
+use std::borrow::Cow;
+
 use super::{EventTime, raw_event, string_enum};
 use crate::event::{Event, event_row, row_with_envelope};
 use crate::geo::CoordSys;
 use crate::normalise::{Normaliser, SourcePosition};
+use crate::pii::{self, Scrubber};
 use crate::reject::Rejection;
 use crate::row::Timestamp;
 
@@ -247,7 +250,7 @@ event_row! {
         category_l3: Option<String>,
         /// 完整社区主题分类.
         wc_category: Option<String>,
-        /// 标签.
+        /// 标签 (masked).
         tags: Option<Vec<String>>,
         /// 标题 (masked).
         title: Option<String>,
@@ -333,6 +336,22 @@ impl Event for HotlineTicket {
         let env = ctx.envelope(self.take_envelope(), source, false)?;
         let (lng, lat) = ctx.coordinates(self.coord_sys_raw, self.lng, self.lat)?;
         let ts = |t: Option<EventTime>| t.map(|t| Timestamp::from_utc(t.0));
+        // The caller's own name and number are scrubbed from every narrative field; the
+        // number is hashed in its canonical form (a local number takes the city's area code).
+        let city = Some(env.city_code.as_str());
+        let caller_hash = self
+            .caller_phone
+            .as_deref()
+            .and_then(|p| ctx.caller_hash(&pii::canonical_phone(p, city)));
+        let scrubber = Scrubber::for_caller(
+            self.caller_name.as_deref(),
+            self.caller_phone.as_deref(),
+            city,
+        );
+        let scrub = |text: String| match scrubber.scrub(&text) {
+            Cow::Borrowed(_) => text,
+            Cow::Owned(scrubbed) => scrubbed,
+        };
         Ok(row_with_envelope!(HotlineTicketRow, env, {
             ticket_id: self.ticket_id,
             ticket_version: self.ticket_version,
@@ -342,15 +361,15 @@ impl Event for HotlineTicket {
             category_l2: self.category_l2,
             category_l3: self.category_l3,
             wc_category: self.wc_category.map(|c| c.as_str().to_owned()),
-            tags: self.tags,
-            title: ctx.mask(self.title),
-            content: ctx.mask(self.content),
+            tags: self.tags.map(|tags| tags.into_iter().map(scrub).collect()),
+            title: self.title.map(scrub),
+            content: self.content.map(scrub),
             ticket_nature: self.ticket_nature.map(|n| n.as_str().to_owned()),
             is_emergency_sensitive: self.is_emergency_sensitive,
             intake_disposition: self.intake_disposition.as_str().to_owned(),
-            caller_hash: self.caller_phone.as_deref().and_then(|p| ctx.caller_hash(p)),
+            caller_hash: caller_hash,
             compound_name: self.compound_name,
-            location_text: ctx.mask(self.location_text),
+            location_text: self.location_text.map(scrub),
             lng: lng,
             lat: lat,
             coord_sys_raw: self.coord_sys_raw.map(|c| c.as_str().to_owned()),
@@ -366,7 +385,7 @@ impl Event for HotlineTicket {
             return_count: self.return_count,
             reopen_count: self.reopen_count,
             handling_result: self.handling_result.map(|r| r.as_str().to_owned()),
-            reply_text: ctx.mask(self.reply_text),
+            reply_text: self.reply_text.map(scrub),
             is_valid_visit: self.is_valid_visit,
             contacted: self.contacted,
             resolved: self.resolved,
