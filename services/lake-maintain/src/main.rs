@@ -3,7 +3,9 @@
 //! Each round, for every table: compaction of small files into large ones (a reader never sees
 //! a row twice: the rewrite is one Delta commit that removes the small files and adds the
 //! large one), a log checkpoint, then vacuum of files no version within the retention period
-//! references.
+//! references, including files of commits that never happened. The retention has a floor: the
+//! longest an ingest batch stays open plus an hour, so a batch's files are never deleted before
+//! their commit lands.
 
 use std::num::NonZeroU64;
 use std::path::PathBuf;
@@ -11,10 +13,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use civicpulse_core::lake::{LakeRoot, is_missing_local_table};
-use civicpulse_core::settings::{MaintainSettings, Settings, SettingsError};
+use civicpulse_core::settings::{LandingSettings, MaintainSettings, Settings, SettingsError};
 use civicpulse_core::{service, telemetry};
 use clap::Parser;
 use deltalake::DeltaTableError;
+use deltalake::operations::vacuum::VacuumMode;
 
 /// Tables the ingest services write.
 const TABLES: [&str; 3] = ["hotline_tickets", "facility_changes", "renovation_progress"];
@@ -34,15 +37,34 @@ struct Args {
     /// Seconds between rounds (overrides maintain.interval_secs).
     #[arg(long)]
     interval_secs: Option<u64>,
-    /// Vacuum retention in seconds (overrides maintain.vacuum_retention_secs; default 7 days).
+    /// Vacuum retention in seconds (overrides maintain.vacuum_retention_secs; default 7 days; at
+    /// least landing.max_age_ms plus an hour).
     #[arg(long)]
     vacuum_retention_secs: Option<u64>,
 }
+
+/// Time to write and commit a batch once it closes (retries, a slow object store): added to the
+/// longest a batch stays open to give the shortest vacuum retention.
+const RETENTION_MARGIN: Duration = Duration::from_secs(3600);
+
+/// Longest vacuum retention accepted: anything above is an overflow or a typo (and would never
+/// vacuum anything).
+const MAX_RETENTION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 #[derive(Debug, thiserror::Error)]
 enum MaintainError {
     #[error(transparent)]
     Settings(#[from] SettingsError),
+    /// A retention under the floor would delete files the ingest has written but not yet
+    /// committed (they are unreferenced until their commit lands).
+    #[error(
+        "maintain.vacuum_retention_secs = {secs} is below {floor} s: the longest an ingest batch stays open (landing.max_age_ms) plus {margin} s to write and commit it; vacuum would delete files of batches not yet committed"
+    )]
+    RetentionBelowFloor { secs: u64, floor: u64, margin: u64 },
+    #[error(
+        "maintain.vacuum_retention_secs = {secs} is above {max} s (100 years): an overflow or a typo"
+    )]
+    RetentionTooLong { secs: u64, max: u64 },
     #[error("lake: {0}")]
     Lake(#[from] civicpulse_core::lake::LakeError),
     #[error("{table}: {source}")]
@@ -61,10 +83,39 @@ struct RoundReport {
     version: Option<u64>,
 }
 
+/// The shortest retention vacuum may use: the longest an ingest batch stays open, from the same
+/// `[landing]` settings the ingest services read, plus [`RETENTION_MARGIN`].
+fn retention_floor(landing: &LandingSettings) -> Duration {
+    landing.max_age().saturating_add(RETENTION_MARGIN)
+}
+
+/// `maintain.vacuum_retention_secs` checked against the floor and [`MAX_RETENTION`].
+fn vacuum_retention(settings: &Settings) -> Result<chrono::Duration, MaintainError> {
+    let secs = settings.maintain.vacuum_retention_secs;
+    let floor = retention_floor(&settings.landing);
+    if Duration::from_secs(secs) < floor {
+        return Err(MaintainError::RetentionBelowFloor {
+            secs,
+            floor: floor.as_secs_f64().ceil() as u64,
+            margin: RETENTION_MARGIN.as_secs(),
+        });
+    }
+    if secs > MAX_RETENTION.as_secs() {
+        return Err(MaintainError::RetentionTooLong {
+            secs,
+            max: MAX_RETENTION.as_secs(),
+        });
+    }
+    Ok(chrono::Duration::seconds(
+        i64::try_from(secs).expect("at most MAX_RETENTION"),
+    ))
+}
+
 async fn maintain_table(
     root: &LakeRoot,
     name: &str,
     settings: &MaintainSettings,
+    retention: chrono::Duration,
     storage: &std::collections::HashMap<String, String>,
 ) -> Result<Option<RoundReport>, DeltaTableError> {
     let url = root.table_url(name);
@@ -79,10 +130,12 @@ async fn maintain_table(
     let target = NonZeroU64::new(settings.target_file_size.max(1)).expect("max(1) is non-zero");
     let (table, metrics) = table.optimize().with_target_size(target).await?;
     deltalake::checkpoints::create_checkpoint(&table, None).await?;
-    let retention = chrono::Duration::seconds(settings.vacuum_retention_secs as i64);
     let (table, vacuum) = table
         .vacuum()
         .with_retention_period(retention)
+        // Full: also files no commit references (those of a writer killed between writing and
+        // committing); vacuum_retention keeps those still waiting for their commit.
+        .with_mode(VacuumMode::Full)
         .with_enforce_retention_duration(false)
         .await?;
     Ok(Some(RoundReport {
@@ -105,13 +158,14 @@ async fn run(args: Args) -> Result<(), MaintainError> {
     if let Some(secs) = args.vacuum_retention_secs {
         settings.maintain.vacuum_retention_secs = secs;
     }
+    let retention = vacuum_retention(&settings)?;
     let root = LakeRoot::parse(&settings.lake.root)?;
     let storage = settings.lake.storage_options.clone().into_iter().collect();
     let shutdown = service::shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         for name in TABLES {
-            match maintain_table(&root, name, &settings.maintain, &storage).await {
+            match maintain_table(&root, name, &settings.maintain, retention, &storage).await {
                 Ok(Some(r)) => tracing::info!(
                     table = name,
                     files_removed = r.files_removed,
@@ -158,5 +212,82 @@ fn main() -> ExitCode {
             eprintln!("lake-maintain: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Settings from a `[maintain]`/`[landing]` TOML text, then the retention check: what
+    /// lake-maintain does at start.
+    fn retention_from(toml: &str) -> Result<chrono::Duration, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, toml).unwrap();
+        let settings = Settings::load(Some(&path)).map_err(|e| e.to_string())?;
+        vacuum_retention(&settings).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_default_retention_is_above_the_floor() {
+        let d = Settings::default();
+        assert_eq!(vacuum_retention(&d).unwrap(), chrono::Duration::days(7));
+        assert_eq!(
+            retention_floor(&d.landing),
+            Duration::from_millis(5_000) + RETENTION_MARGIN
+        );
+    }
+
+    #[test]
+    fn the_floor_follows_the_ingest_batch_age() {
+        // One hour and five seconds: the default batch age plus the margin.
+        assert!(retention_from("[maintain]\nvacuum_retention_secs = 3605\n").is_ok());
+        let e = retention_from("[maintain]\nvacuum_retention_secs = 3604\n").unwrap_err();
+        assert!(
+            e.contains("vacuum_retention_secs = 3604 is below 3605 s")
+                && e.contains("landing.max_age_ms"),
+            "{e}"
+        );
+        // Batches open for up to two hours raise it to three.
+        let e = retention_from(
+            "[landing]\nmax_age_ms = 7200000\n[maintain]\nvacuum_retention_secs = 9000\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("below 10800 s"), "{e}");
+        assert!(
+            retention_from(
+                "[landing]\nmax_age_ms = 7200000\n[maintain]\nvacuum_retention_secs = 10800\n"
+            )
+            .is_ok()
+        );
+        assert!(
+            retention_from("[maintain]\nvacuum_retention_secs = 0\n")
+                .unwrap_err()
+                .contains("below")
+        );
+    }
+
+    #[test]
+    fn negative_and_overflowing_retentions_are_refused() {
+        for (value, expected) in [
+            (
+                "-1",
+                "integer `-1`, expected an unsigned 64 bit or less integer for key `maintain.vacuum_retention_secs`",
+            ),
+            ("-604800", "for key `maintain.vacuum_retention_secs`"),
+            // The configuration reader saturates a float at u64::MAX.
+            ("1e30", "vacuum_retention_secs = 18446744073709551615 is above"),
+            ("1e300", "is above 3153600000 s (100 years): an overflow or a typo"),
+            // TOML integers are 64-bit signed: the file does not parse.
+            ("9223372036854775808", "number too large to fit in target type"),
+            ("\"a week\"", "for key `maintain.vacuum_retention_secs`"),
+        ] {
+            let e = retention_from(&format!("[maintain]\nvacuum_retention_secs = {value}\n"))
+                .expect_err(value);
+            assert!(e.contains(expected), "{value}: {e}");
+        }
+        let e = retention_from("[maintain]\nvacuum_retention_secs = 3155760001\n").unwrap_err();
+        assert!(e.contains("above 3153600000 s (100 years)"), "{e}");
     }
 }

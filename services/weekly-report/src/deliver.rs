@@ -14,8 +14,60 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
+use std::io::Write;
+
+use civicpulse_core::division::DivisionTable;
+
 use crate::ReportError;
+use crate::lang::Lang;
 use crate::settings::SmtpSettings;
+use crate::week::ReportWeek;
+
+/// A city or district code checked against the division table: six ASCII digits, the only form
+/// in which a place becomes part of a path.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PlaceCode(String);
+
+impl PlaceCode {
+    /// `raw` if it is the code of a city of `table` (`110000`).
+    pub fn city(table: &DivisionTable, raw: &str) -> Result<Self, ReportError> {
+        if is_six_digits(raw) && table.districts().any(|d| d.city_code == raw) {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(ReportError::Input(format!(
+                "report.city {raw:?} is not the six-digit code of a city in division table {}",
+                table.version()
+            )))
+        }
+    }
+
+    /// `raw` if it is the code of a district of `city` in `table` (`110108`).
+    pub fn district_of(table: &DivisionTable, city: &Self, raw: &str) -> Result<Self, ReportError> {
+        match table.district(raw) {
+            Some(d) if is_six_digits(raw) && d.city_code == city.0 => Ok(Self(raw.to_owned())),
+            _ => Err(ReportError::Input(format!(
+                "report.recipients.districts: {raw:?} is not a district code of city {} in division table {}",
+                city.0,
+                table.version()
+            ))),
+        }
+    }
+
+    /// The code.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for PlaceCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn is_six_digits(raw: &str) -> bool {
+    raw.len() == 6 && raw.bytes().all(|b| b.is_ascii_digit())
+}
 
 /// The files of one report.
 #[derive(Debug, Clone)]
@@ -28,35 +80,50 @@ pub struct ReportFiles {
     pub html: PathBuf,
     /// `report.<lang>.md`.
     pub markdown: PathBuf,
+    lang: Lang,
 }
 
 impl ReportFiles {
-    /// Where the report of `city` for `week` goes under `out`.
-    pub fn new(out: &Path, city: &str, week: &str, lang: &str) -> Self {
-        let dir = out.join(city).join(week);
+    /// Where the report of `city` for `week` goes under `out`: every part below `out` is a
+    /// checked code, a canonical week id (`2024-W23`) or a language code.
+    pub fn new(out: &Path, city: &PlaceCode, week: ReportWeek, lang: Lang) -> Self {
+        let dir = out.join(city.as_str()).join(week.to_string());
+        let lang_code = lang.code();
         Self {
-            json: dir.join(format!("report.{lang}.json")),
-            html: dir.join(format!("report.{lang}.html")),
-            markdown: dir.join(format!("report.{lang}.md")),
+            json: dir.join(format!("report.{lang_code}.json")),
+            html: dir.join(format!("report.{lang_code}.html")),
+            markdown: dir.join(format!("report.{lang_code}.md")),
             dir,
+            lang,
         }
     }
 
     /// A district's page (`district-110108.zh.html` / `.md`).
-    pub fn district(&self, code: &str, lang: &str, ext: &str) -> PathBuf {
-        self.dir.join(format!("district-{code}.{lang}.{ext}"))
+    pub fn district(&self, code: &PlaceCode, ext: &str) -> PathBuf {
+        self.dir
+            .join(format!("district-{code}.{}.{ext}", self.lang.code()))
     }
 }
 
-/// Writes `contents` to `path` through a temporary file, so a reader never sees half a file.
-pub async fn write_file(path: &Path, contents: &[u8]) -> Result<(), ReportError> {
-    let io = |e: std::io::Error| ReportError::Output(format!("{}: {e}", path.display()));
-    if let Some(dir) = path.parent() {
-        tokio::fs::create_dir_all(dir).await.map_err(io)?;
-    }
-    let tmp = path.with_extension("tmp");
-    tokio::fs::write(&tmp, contents).await.map_err(io)?;
-    tokio::fs::rename(&tmp, path).await.map_err(io)
+/// Writes `contents` to `path` through a temporary file of its own in the same directory, so a
+/// reader never sees half a file and two runs writing the same report never share a temporary.
+pub async fn write_file(path: &Path, contents: Vec<u8>) -> Result<(), ReportError> {
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let io = |e: std::io::Error| ReportError::Output(format!("{}: {e}", path.display()));
+        let dir = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".report-")
+            .tempfile_in(dir)
+            .map_err(io)?;
+        tmp.write_all(&contents).map_err(io)?;
+        tmp.as_file().sync_data().map_err(io)?;
+        tmp.persist(&path).map_err(|e| io(e.error))?;
+        Ok(())
+    })
+    .await
+    .map_err(|e| ReportError::Output(format!("writing a report file: {e}")))?
 }
 
 /// One delivery made.
@@ -214,4 +281,77 @@ pub async fn send_mail(smtp: &SmtpSettings, mail: Mail<'_>) -> Result<(), Report
     }
     builder.build().send(message).await.map_err(smtp_error)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOSTILE: [&str; 12] = [
+        "../etc",
+        "../../110000",
+        "110000/../..",
+        "/etc/passwd",
+        "110000\0",
+        "11000",
+        "1100000",
+        "１１００００",
+        " 110000",
+        "110000 ",
+        "999999",
+        "",
+    ];
+
+    #[test]
+    fn only_division_codes_become_paths() {
+        let table = DivisionTable::builtin();
+        let city = PlaceCode::city(&table, "110000").unwrap();
+        for raw in HOSTILE {
+            let e = PlaceCode::city(&table, raw).unwrap_err().to_string();
+            assert!(e.contains("six-digit code of a city"), "{raw:?}: {e}");
+            assert!(PlaceCode::district_of(&table, &city, raw).is_err(), "{raw:?}");
+        }
+        // A district, not a city; a district of another city.
+        assert!(PlaceCode::city(&table, "110108").is_err());
+        assert!(PlaceCode::district_of(&table, &city, "500103").is_err());
+        let haidian = PlaceCode::district_of(&table, &city, "110108").unwrap();
+        assert!(PlaceCode::city(&table, "500000").is_ok());
+
+        let out = Path::new("/srv/reports");
+        let week = ReportWeek::parse("2024-W23", chrono::Weekday::Fri).unwrap();
+        let files = ReportFiles::new(out, &city, week, Lang::Zh);
+        assert_eq!(files.dir, Path::new("/srv/reports/110000/2024-W23"));
+        assert_eq!(
+            files.district(&haidian, "md"),
+            Path::new("/srv/reports/110000/2024-W23/district-110108.zh.md")
+        );
+        for path in [&files.json, &files.html, &files.markdown] {
+            assert_eq!(path.parent(), Some(files.dir.as_path()));
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_writes_of_one_file_never_mix() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("110000/2024-W23/report.zh.md");
+        // Two runs writing the same report at once: each goes through its own temporary
+        // file, so the result is one of them whole, and no temporary is left behind.
+        let writes: Vec<_> = (0..16u8)
+            .map(|i| {
+                let path = path.clone();
+                tokio::spawn(async move { write_file(&path, vec![b'a' + i; 200_000]).await })
+            })
+            .collect();
+        for w in writes {
+            w.await.unwrap().unwrap();
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(bytes.len(), 200_000);
+        assert!(bytes.iter().all(|b| *b == bytes[0]), "mixed contents");
+        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["report.zh.md"]);
+    }
 }

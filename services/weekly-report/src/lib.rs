@@ -33,7 +33,9 @@ use kpi_query::lake::TableVersion;
 use kpi_query::{QueryEngine, QueryLimits};
 
 use crate::build::ReportSpec;
-use crate::deliver::{Mail, ReportFiles, SentEntry, SentLog};
+use civicpulse_core::division::DivisionTable;
+
+use crate::deliver::{Mail, PlaceCode, ReportFiles, SentEntry, SentLog};
 use crate::lang::Lang;
 use crate::model::WeeklyReport;
 use crate::settings::ReportServiceSettings;
@@ -112,6 +114,10 @@ pub struct WeeklyReporter {
     lang: Lang,
     week_start: Weekday,
     cutoff: NaiveTime,
+    /// `report.city`, checked against the division table.
+    city: PlaceCode,
+    /// The districts of `report.recipients.districts`, checked likewise.
+    recipient_districts: Vec<PlaceCode>,
 }
 
 impl WeeklyReporter {
@@ -136,6 +142,15 @@ impl WeeklyReporter {
         let week_start = kpi_query::catalog::parse_weekday(&r.week_start)
             .map_err(|e| ReportError::Input(format!("report.{e}")))?;
         let cutoff = week::parse_time(&r.cutoff)?;
+        // Codes become paths: only those of the division table pass.
+        let divisions = DivisionTable::builtin();
+        let city = PlaceCode::city(&divisions, &r.city)?;
+        let recipient_districts = r
+            .recipients
+            .districts
+            .keys()
+            .map(|code| PlaceCode::district_of(&divisions, &city, code))
+            .collect::<Result<_, _>>()?;
         let targets = match &r.targets_file {
             Some(path) => Targets::load(path)?,
             None => Targets::default(),
@@ -147,6 +162,8 @@ impl WeeklyReporter {
             lang,
             week_start,
             cutoff,
+            city,
+            recipient_districts,
         })
     }
 
@@ -167,8 +184,7 @@ impl WeeklyReporter {
     }
 
     fn files(&self, week: ReportWeek) -> ReportFiles {
-        let r = &self.settings.report;
-        ReportFiles::new(&r.out_dir, &r.city, &week.to_string(), self.lang.code())
+        ReportFiles::new(&self.settings.report.out_dir, &self.city, week, self.lang)
     }
 
     /// Builds the report of `week` and writes its files. A week produced before is read at the
@@ -203,7 +219,6 @@ impl WeeklyReporter {
         let report = build::build(&source, self.engine.catalog(), &spec).await?;
         let mut json = serde_json::to_vec_pretty(&report).expect("a report serialises");
         json.push(b'\n');
-        let lang = self.lang.code();
         let mut outputs = vec![
             (
                 files.html.clone(),
@@ -214,19 +229,19 @@ impl WeeklyReporter {
                 render::markdown::render(&report, self.lang, None),
             ),
         ];
-        for code in r.recipients.districts.keys() {
+        for code in &self.recipient_districts {
             outputs.push((
-                files.district(code, lang, "html"),
-                render::html::render(&report, self.lang, Some(code)),
+                files.district(code, "html"),
+                render::html::render(&report, self.lang, Some(code.as_str())),
             ));
             outputs.push((
-                files.district(code, lang, "md"),
-                render::markdown::render(&report, self.lang, Some(code)),
+                files.district(code, "md"),
+                render::markdown::render(&report, self.lang, Some(code.as_str())),
             ));
         }
-        deliver::write_file(&files.json, &json).await?;
+        deliver::write_file(&files.json, json.clone()).await?;
         for (path, text) in outputs {
-            deliver::write_file(&path, text.as_bytes()).await?;
+            deliver::write_file(&path, text.into_bytes()).await?;
         }
         Ok(Generated {
             report,

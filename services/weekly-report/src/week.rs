@@ -23,7 +23,12 @@ impl ReportWeek {
     /// after that ISO week's Monday).
     pub fn parse(id: &str, week_start: Weekday) -> Result<Self, ReportError> {
         let bad = || ReportError::Input(format!("week {id:?} is not an ISO week like 2024-W23"));
-        let (year, week) = id.trim().split_once("-W").ok_or_else(bad)?;
+        // Exactly `YYYY-Www`: what Display prints back (no sign, spaces or extra digits).
+        let (year, week) = id.split_once("-W").ok_or_else(bad)?;
+        let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+        if !digits(year, 4) || !digits(week, 2) {
+            return Err(bad());
+        }
         let year: i32 = year.parse().map_err(|_| bad())?;
         let week: u32 = week.parse().map_err(|_| bad())?;
         let monday = NaiveDate::from_isoywd_opt(year, week, Weekday::Mon).ok_or_else(bad)?;
@@ -147,7 +152,21 @@ mod tests {
         // 2020 has a week 53, 2019 does not.
         let w53 = ReportWeek::parse("2020-W53", Weekday::Mon).unwrap();
         assert_eq!(w53.same_week_last_year().to_string(), "2019-W52");
-        for bad in ["2024-23", "2024-W54", "x-W01", "2024-W"] {
+        for bad in [
+            "2024-23",
+            "2024-W54",
+            "x-W01",
+            "2024-W",
+            "2024-W00",
+            "2024-W3",
+            "2024-W023",
+            "+2024-W23",
+            " 2024-W23",
+            "2024-W23/../..",
+            "../2024-W23",
+            "2024-W2\u{0}",
+            "２０２４-W23",
+        ] {
             assert!(ReportWeek::parse(bad, Weekday::Mon).is_err(), "{bad}");
         }
     }

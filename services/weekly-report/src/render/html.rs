@@ -37,6 +37,7 @@ pub fn escape(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 /// The whole report, or with `district` only the city summary and that district's section
@@ -117,7 +118,7 @@ pub fn render(report: &WeeklyReport, lang: Lang, district: Option<&str>) -> Stri
             h,
             "<section class=\"district\">\n<h2>{} {}</h2>",
             escape(lang.place(&d.place)),
-            d.place.code
+            escape(&d.place.code)
         );
         section_body(&mut h, report, d, lang, true);
         h.push_str("</section>\n");
@@ -233,5 +234,39 @@ fn section_body(h: &mut String, report: &WeeklyReport, s: &Section, lang: Lang, 
             h.push_str("</tr>\n");
         }
         h.push_str("</table>\n");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::fixture::{HOSTILE, report};
+
+    #[test]
+    fn hostile_names_stay_text() {
+        for lang in [Lang::Zh, Lang::En] {
+            let benign = render(&report("x"), lang, None);
+            for text in HOSTILE {
+                let html = render(&report(text), lang, None);
+                // Every tag, attribute quote and entity is the page's own.
+                for c in ['<', '>', '"', '\''] {
+                    assert_eq!(
+                        html.matches(c).count(),
+                        benign.matches(c).count(),
+                        "{text:?}: {c} from data"
+                    );
+                }
+                for (i, _) in html.match_indices('&') {
+                    assert!(
+                        ["&amp;", "&lt;", "&gt;", "&quot;", "&#39;"]
+                            .iter()
+                            .any(|e| html[i..].starts_with(e)),
+                        "{text:?}: a raw & at {}",
+                        &html[i..(i + 12).min(html.len())]
+                    );
+                }
+                assert!(html.contains(&escape(text)), "{text:?} not shown");
+            }
+        }
     }
 }

@@ -11,7 +11,7 @@ use crate::model::{Section, WeeklyReport};
 pub fn render(report: &WeeklyReport, lang: Lang, district: Option<&str>) -> String {
     let l = lang.labels();
     let mut m = String::new();
-    let _ = writeln!(m, "# {}\n", title(report, lang));
+    let _ = writeln!(m, "# {}\n", escape(&title(report, lang)));
     let _ = writeln!(m, "## {}\n", l.city_summary);
     section(&mut m, report, &report.city, lang, false);
     for d in report
@@ -19,10 +19,15 @@ pub fn render(report: &WeeklyReport, lang: Lang, district: Option<&str>) -> Stri
         .iter()
         .filter(|d| district.is_none_or(|code| d.place.code == code))
     {
-        let _ = writeln!(m, "## {} {}\n", lang.place(&d.place), d.place.code);
+        let _ = writeln!(
+            m,
+            "## {} {}\n",
+            escape(lang.place(&d.place)),
+            escape(&d.place.code)
+        );
         section(&mut m, report, d, lang, true);
     }
-    let _ = writeln!(m, "---\n{}", super::html::source_line(report, lang));
+    let _ = writeln!(m, "---\n{}", escape(&super::html::source_line(report, lang)));
     m
 }
 
@@ -42,8 +47,41 @@ fn sparkline(values: &[Option<f64>]) -> String {
         .collect()
 }
 
-fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
+/// `text` (names, categories, messages: anything from the lake) as literal Markdown on one
+/// line: control characters become spaces, and every character that could start Markdown or
+/// HTML (tags, entities, links, images, emphasis, code, table cells, headings, quotes, lists)
+/// is backslash-escaped, which CommonMark and GFM render as the character itself.
+pub fn escape(text: &str) -> String {
+    let one_line: String = text
+        .chars()
+        .map(|c| {
+            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect();
+    let one_line = one_line.trim();
+    let mut out = String::with_capacity(one_line.len() + 8);
+    // Still inside a leading run of digits (`1.` / `1)` would start an ordered list).
+    let mut leading_digits = true;
+    for (i, c) in one_line.chars().enumerate() {
+        let escaped = match c {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '&' | '|' | '#' | '!' | '~' | '{'
+            | '}' => true,
+            // A list item, setext underline or thematic break where a line starts.
+            '-' | '+' | '=' => i == 0,
+            '.' | ')' => leading_digits && i > 0,
+            _ => false,
+        };
+        leading_digits &= c.is_ascii_digit();
+        if escaped {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn section(m: &mut String, report: &WeeklyReport, s: &Section, lang: Lang, ranked: bool) {
@@ -71,12 +109,12 @@ fn section(m: &mut String, report: &WeeklyReport, s: &Section, lang: Lang, ranke
         let _ = writeln!(
             m,
             "| {} | {} | {} | {} | {} |{rank} {} |",
-            cell(&kpi_title(k, lang)),
+            escape(&kpi_title(k, lang)),
             format_value(k, fig.value),
             format_change(k, fig.change, lang),
             format_value(k, fig.last_year),
             sparkline(&fig.trend),
-            cell(&format_target(k, fig, lang))
+            escape(&format_target(k, fig, lang))
         );
     }
     m.push('\n');
@@ -84,7 +122,7 @@ fn section(m: &mut String, report: &WeeklyReport, s: &Section, lang: Lang, ranke
         let parts: Vec<String> = s
             .projects_by_status
             .iter()
-            .map(|i| format!("{} {}", lang.status(&i.item), thousands(i.value)))
+            .map(|i| format!("{} {}", escape(&lang.status(&i.item)), thousands(i.value)))
             .collect();
         let _ = writeln!(m, "**{}**: {}\n", l.projects_by_status, parts.join(" · "));
     }
@@ -93,7 +131,7 @@ fn section(m: &mut String, report: &WeeklyReport, s: &Section, lang: Lang, ranke
         let _ = writeln!(m, "{}\n", l.no_flags);
     } else {
         for f in &s.red_flags {
-            let _ = writeln!(m, "- {}", f.message);
+            let _ = writeln!(m, "- {}", escape(&f.message));
         }
         m.push('\n');
     }
@@ -104,14 +142,110 @@ fn section(m: &mut String, report: &WeeklyReport, s: &Section, lang: Lang, ranke
         let _ = writeln!(
             m,
             "### {}\n\n| {} |\n|{}|",
-            table.heading,
+            escape(&table.heading),
             table.headers.join(" | "),
             rule.join("|")
         );
         for row in &table.rows {
-            let cells: Vec<String> = row.iter().map(|c| cell(c)).collect();
+            let cells: Vec<String> = row.iter().map(|c| escape(c)).collect();
             let _ = writeln!(m, "| {} |", cells.join(" | "));
         }
         m.push('\n');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::fixture::{HOSTILE, report};
+
+    /// Characters that make Markdown or HTML when not escaped.
+    const ACTIVE: &str = "\\`*_[]<>&|#!~{}";
+
+    /// How often each active character occurs unescaped in `line` (a backslash escapes the
+    /// character after it).
+    fn structure(line: &str) -> Vec<usize> {
+        let mut counts = vec![0; ACTIVE.chars().count()];
+        let mut chars = line.chars();
+        while let Some(c) = chars.next() {
+            if c == '\\' {
+                chars.next();
+            } else if let Some(i) = ACTIVE.chars().position(|a| a == c) {
+                counts[i] += 1;
+            }
+        }
+        counts
+    }
+
+    /// Markdown's reading of backslash escapes: `\` before ASCII punctuation is dropped.
+    fn unescape(md: &str) -> String {
+        let mut out = String::new();
+        let mut chars = md.chars().peekable();
+        while let Some(c) = chars.next() {
+            match chars.peek() {
+                Some(n) if c == '\\' && n.is_ascii_punctuation() => out.extend(chars.next()),
+                _ => out.push(c),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn escapes_what_markdown_would_act_on() {
+        for (raw, md) in [
+            ("<script>alert(1)</script>", "\\<script\\>alert(1)\\</script\\>"),
+            ("[x](javascript:alert(1))", "\\[x\\](javascript:alert(1))"),
+            ("a | b\nc", "a \\| b c"),
+            ("`x`", "\\`x\\`"),
+            ("&lt;", "\\&lt;"),
+            ("# h", "\\# h"),
+            ("> q", "\\> q"),
+            ("- i", "\\- i"),
+            ("+ i", "\\+ i"),
+            ("12. i", "12\\. i"),
+            ("3) i", "3\\) i"),
+            ("1.5 m", "1\\.5 m"),
+            ("a-b+c=d.e)", "a-b+c=d.e)"),
+            ("\\", "\\\\"),
+            ("  海淀区\t", "海淀区"),
+        ] {
+            assert_eq!(escape(raw), md, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn hostile_names_stay_text() {
+        for lang in [Lang::Zh, Lang::En] {
+            for district in [None, Some("110108")] {
+                let benign = render(&report("x"), lang, district);
+                for text in HOSTILE {
+                    let md = render(&report(text), lang, district);
+                    let (b, h): (Vec<&str>, Vec<&str>) = (benign.lines().collect(), md.lines().collect());
+                    assert_eq!(h.len(), b.len(), "{text:?} added lines:\n{md}");
+                    for (hl, bl) in h.iter().zip(&b) {
+                        assert_eq!(structure(hl), structure(bl), "{text:?}: {hl:?}");
+                        assert_eq!(hl.chars().next(), bl.chars().next(), "{text:?}: {hl:?}");
+                        if let Some(item) = hl.strip_prefix("- ") {
+                            let first = item.chars().next().unwrap();
+                            assert!(!"-+*>#=".contains(first), "{text:?}: {hl:?}");
+                            let digits = item.trim_start_matches(|c: char| c.is_ascii_digit());
+                            assert!(
+                                digits.len() == item.len()
+                                    || !digits.starts_with(['.', ')']),
+                                "{text:?}: {hl:?}"
+                            );
+                        }
+                    }
+                    let shown: String = text
+                        .chars()
+                        .map(|c| if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') { ' ' } else { c })
+                        .collect();
+                    assert!(
+                        unescape(&md).contains(shown.trim()),
+                        "{text:?} not shown as written:\n{md}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -213,6 +213,132 @@ pub fn kpi<'a>(report: &'a WeeklyReport, id: &str) -> &'a KpiInfo {
         .expect("every figure's KPI is listed")
 }
 
+/// A report whose every value from the lake is one given string, and hostile strings to give it.
+#[cfg(test)]
+pub(crate) mod fixture {
+    use crate::model::*;
+
+    /// Values a bad upstream feed or a malicious editor of the registry could send as a
+    /// community, district, category, project or status name.
+    pub const HOSTILE: &[&str] = &[
+        "<script>alert(1)</script>",
+        "[x](javascript:alert(1))",
+        "![x](https://evil.invalid/x.png)",
+        "<img src=x onerror=alert(1)>",
+        "<https://evil.invalid>",
+        "a | b | c",
+        "`code` ```fence```",
+        "line\n# heading\n> quote\n- item\n\n| x |",
+        "# heading",
+        "> quote",
+        "- item",
+        "+ item",
+        "* item",
+        "1. first",
+        "12) twelve",
+        "===",
+        "&lt;b&gt; &amp; &#60;script&#62; &copy",
+        "**bold** _it_ ~~del~~ {attr}",
+        "\\`back\\|slash\\",
+        "\r\n\t\u{2028}x\u{2029}\u{7}",
+        "    indented code",
+        "\"quoted\" 'single' onmouseover='x'",
+        "海淀区<b>社区</b>|第1网格",
+    ];
+
+    /// The report with `text` in every place a value of the lake is shown.
+    pub fn report(text: &str) -> WeeklyReport {
+        let kpis = ["K23", "K26", "K13", "K04"];
+        let section = |code: &str| Section {
+            place: Place {
+                code: code.into(),
+                name_zh: text.into(),
+                name_en: text.into(),
+            },
+            headline: kpis
+                .iter()
+                .map(|k| Figure {
+                    kpi: (*k).into(),
+                    value: Some(12.0),
+                    numerator: None,
+                    denominator: None,
+                    previous: Some(10.0),
+                    change: Some(2.0),
+                    last_year: None,
+                    trend: vec![Some(1.0), None, Some(3.0)],
+                    rank: Some(Rank { position: 1, of: 2 }),
+                    target: None,
+                })
+                .collect(),
+            projects_by_status: vec![ItemValue {
+                item: text.into(),
+                value: 3.0,
+            }],
+            top_categories: vec![CategoryCount {
+                category: text.into(),
+                requests: 7.0,
+                average_8_weeks: 2.5,
+            }],
+            top_communities: vec![CommunityCount {
+                community_code: text.into(),
+                community_name: text.into(),
+                district: code.into(),
+                requests: 5.0,
+            }],
+            overdue_projects: OverdueProjects {
+                count: 1,
+                longest: vec![OverdueProject {
+                    project_id: text.into(),
+                    project_name: text.into(),
+                    project_type: text.into(),
+                    district: code.into(),
+                    community_name: Some(text.into()),
+                    status: text.into(),
+                    planned_end_date: text.into(),
+                    days_overdue: 9.0,
+                    progress_pct: None,
+                }],
+            },
+            red_flags: vec![RedFlag {
+                rule: "category_spike".into(),
+                kpi: None,
+                category: Some(text.into()),
+                value: None,
+                reference: None,
+                message: format!("{text}：2.0×"),
+            }],
+        };
+        WeeklyReport {
+            schema: SCHEMA.into(),
+            lang: "zh".into(),
+            week: WeekInfo {
+                id: "2024-W23".into(),
+                start: "2024-06-03".into(),
+                end: "2024-06-09".into(),
+                week_start: "monday".into(),
+                previous: "2024-W22".into(),
+                same_week_last_year: "2023-W23".into(),
+                trend_weeks: vec![],
+            },
+            source: SourceInfo {
+                table_versions: vec![],
+            },
+            kpis: kpis
+                .iter()
+                .map(|k| KpiInfo {
+                    id: (*k).into(),
+                    name_zh: text.into(),
+                    name_en: text.into(),
+                    unit: "件".into(),
+                    kind: "flow".into(),
+                })
+                .collect(),
+            city: section("110000"),
+            districts: vec![section("110108"), section("110101")],
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
