@@ -9,6 +9,7 @@ rows, the scanned columns, hits (column, ticket, secret), the `content` values t
 string, and each ticket's caller_hash.
 """
 import json
+import os
 import re
 import sys
 import unicodedata
@@ -71,6 +72,9 @@ def main() -> None:
         sys.stdout,
         ensure_ascii=False,
     )
+    # Skip interpreter teardown: Arrow's native thread pools can abort there (delta-rs #2184).
+    sys.stdout.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -70,7 +70,11 @@ const CASES: &[Case] = &[
     case("content", "电话13912345678", MOBILE),
     case("content", "微信号13912345678", MOBILE),
     case("content", "手机１３９１２３４５６７８", MOBILE),
-    case("content", "手机１３９\u{3000}１２３４\u{3000}５６７８", MOBILE),
+    case(
+        "content",
+        "手机１３９\u{3000}１２３４\u{3000}５６７８",
+        MOBILE,
+    ),
     case("content", "手机 1 3 9 1 2 3 4 5 6 7 8 ", MOBILE),
     case("content", "手机：139－1234－5678", MOBILE),
     case("title", "13912345678反映噪声", MOBILE),
@@ -95,7 +99,11 @@ const CASES: &[Case] = &[
     case("content", "身份证110108199001011234", "110108199001011234"),
     case("content", "身份证11010819900101123X", "11010819900101123X"),
     case("content", "身份证11010819900101123x", "11010819900101123X"),
-    case("content", "身份证 110108 19900101 1234", "110108199001011234"),
+    case(
+        "content",
+        "身份证 110108 19900101 1234",
+        "110108199001011234",
+    ),
     case(
         "content",
         "身份证１１０１０８１９９００１０１１２３Ｘ",
@@ -107,7 +115,11 @@ const CASES: &[Case] = &[
     case("content", "卡号6222 0212 3456 7890", "6222021234567890"),
     case("content", "卡号6222-0212-3456-7890", "6222021234567890"),
     case("content", "卡号6222021234567890123", "6222021234567890123"),
-    case("content", "卡号6222 0212 3456 7890 123", "6222021234567890123"),
+    case(
+        "content",
+        "卡号6222 0212 3456 7890 123",
+        "6222021234567890123",
+    ),
     // The caller's own name (and own number where it passes for no phone number).
     caller("content", "市民张三反映楼道堆物", "张三", "张三", None),
     caller("content", "欧阳娜娜来电称", "欧阳娜娜", "欧阳娜娜", None),
@@ -239,7 +251,16 @@ fn no_written_form_of_a_personal_number_or_name_reaches_the_lake() {
 
     let mut secrets: Vec<&str> = CASES.iter().map(|c| c.secret).collect();
     secrets.extend(["13800138000", LANDLINE]);
-    secrets.extend(["张三", "欧阳娜娜", "李四", "王小明", "赵六", "孙七", "钱八", "周九"]);
+    secrets.extend([
+        "张三",
+        "欧阳娜娜",
+        "李四",
+        "王小明",
+        "赵六",
+        "孙七",
+        "钱八",
+        "周九",
+    ]);
     let secrets: BTreeSet<&str> = secrets.into_iter().collect();
     let out = python::run_script(
         "pii_scan.py",
@@ -252,8 +273,18 @@ fn no_written_form_of_a_personal_number_or_name_reaches_the_lake() {
     let scan: Value = serde_json::from_str(&out).expect("scan JSON");
     assert_eq!(scan["rows"].as_u64(), Some(total), "{scan}");
     let columns = scan["string_columns"].as_array().expect("columns");
-    for column in ["content", "title", "location_text", "reply_text", "tags", "caller_hash"] {
-        assert!(columns.iter().any(|c| c == column), "{column} not scanned: {scan}");
+    for column in [
+        "content",
+        "title",
+        "location_text",
+        "reply_text",
+        "tags",
+        "caller_hash",
+    ] {
+        assert!(
+            columns.iter().any(|c| c == column),
+            "{column} not scanned: {scan}"
+        );
     }
     assert_eq!(
         scan["hits"].as_array().map(Vec::len),
@@ -276,5 +307,9 @@ fn no_written_form_of_a_personal_number_or_name_reaches_the_lake() {
     }
     assert_eq!(distinct.len(), hash_groups.len(), "{distinct:?}");
     let status = service.terminate(Duration::from_secs(30)).expect("running");
-    assert!(status.success(), "hotline-ingest exit: {status}: {}", service.log());
+    assert!(
+        status.success(),
+        "hotline-ingest exit: {status}: {}",
+        service.log()
+    );
 }
