@@ -763,7 +763,8 @@ fn limit_cases() -> Vec<Case> {
         same(
             "SELECT count(*) AS n FROM generate_series(1, 1000) \
              WHERE value IN (SELECT value FROM generate_series(1, 50000000))",
-            Memory,
+            // A semi join builds on its small side: an answer, or the time limit.
+            Either,
         ),
         same(
             "SELECT a.value FROM generate_series(1, 100000) a, generate_series(1, 100000) b \
@@ -882,7 +883,12 @@ fn probing_cases() -> Vec<Case> {
     ] {
         cases.push(same(sql, NotFound));
     }
-    cases.push(same("COPY facility_changes FROM '/etc/passwd'", Refused));
+    // DataFusion's parser knows no COPY … FROM; PostgreSQL's does, and kpi-query refuses it.
+    cases.push(case(
+        "COPY facility_changes FROM '/etc/passwd'",
+        Syntax,
+        Refused,
+    ));
     cases.push(case(
         "CREATE EXTERNAL TABLE pwn STORED AS CSV LOCATION 'file:///etc/'",
         Refused,
@@ -1093,10 +1099,13 @@ fn run_cases(
 
 /// Peak RSS the hostile suite allows: the RSS at its start, plus this many times the per-query
 /// memory limit (a query's operators, its result batch in flight and values of up to 1/16 of
-/// the limit being built), plus [`RSS_SLACK_KIB`] for allocator slack and connections.
+/// the limit being built), plus [`RSS_SLACK_KIB`] for what no pool counts: parsed statements
+/// (a 5,000-term UNION), compiled regexes (one per row), allocator slack, queries still
+/// computing a scalar function after their time limit. Measured: 168 MiB at the start, 656 MiB
+/// at the peak; before values were bounded, one `repeat('x', 1e9)` alone took 3.9 GB.
 const RSS_FACTOR: u64 = 3;
 /// See [`RSS_FACTOR`].
-const RSS_SLACK_KIB: u64 = 64 << 10;
+const RSS_SLACK_KIB: u64 = 512 << 10;
 
 /// A memory figure of `/proc/<pid>/status` (`VmRSS`, `VmHWM`) in KiB.
 fn memory_kib(pid: u32, key: &str) -> u64 {
@@ -1128,7 +1137,10 @@ fn no_answer_without_credentials(kq: &KpiQuery, failures: &mut Failures) {
     });
     let r = &psycopg_run(&wrong, &[sql.to_owned()])[0];
     failures.check(
-        r["ok"] == false && r["error"].as_str().is_some_and(|e| e.contains("password")),
+        r["ok"] == false
+            && r["error"]
+                .as_str()
+                .is_some_and(|e| e.to_lowercase().contains("password")),
         || format!("psycopg with a wrong password: {r}"),
     );
 }
