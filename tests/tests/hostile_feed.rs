@@ -725,6 +725,14 @@ fn kafka_offsets_ahead_of_an_empty_lake_skip_nothing() {
         &mut [&mut service],
     );
     good.assert_landed_exactly(&lake.table(stream));
+    // The consumer was handed records at the group's offsets and went back to the start.
+    let log = service.log();
+    let sought_back = log.lines().filter(|l| {
+        l.contains("resuming partition")
+            && l.contains("committed=None next=0")
+            && !l.contains("first_offset=0")
+    });
+    assert!(sought_back.count() >= 1, "{log}");
     assert!(
         service
             .terminate(Duration::from_secs(30))
