@@ -17,6 +17,7 @@ pub mod pii;
 pub mod reject;
 pub mod row;
 pub mod schema;
+pub mod secret;
 pub mod service;
 pub mod settings;
 pub mod telemetry;

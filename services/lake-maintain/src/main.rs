@@ -198,6 +198,7 @@ async fn run(args: Args) -> Result<(), MaintainError> {
 }
 
 fn main() -> ExitCode {
+    civicpulse_core::secret::refuse_example_secrets("lake-maintain");
     let args = Args::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
