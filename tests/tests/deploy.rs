@@ -104,8 +104,17 @@ fn deploy_files_pass_schema_and_consistency_checks() {
     all.sort();
     assert_eq!(hardened, all);
     let policies = names("network_policies");
-    for policy in ["default-deny", "ingest", "kpi-query", "lake-maintain", "weekly-report"] {
-        assert!(policies.iter().any(|p| p == policy), "NetworkPolicy {policy}");
+    for policy in [
+        "default-deny",
+        "ingest",
+        "kpi-query",
+        "lake-maintain",
+        "weekly-report",
+    ] {
+        assert!(
+            policies.iter().any(|p| p == policy),
+            "NetworkPolicy {policy}"
+        );
     }
 }
 
@@ -133,7 +142,10 @@ fn services_refuse_the_example_secrets() {
         "CIVICPULSE_QUERY_PASSWORD",
         "CIVICPULSE_REPORT__SMTP__PASSWORD",
     ] {
-        assert!(names.contains(&var), "{var} in deploy/.env.example: {names:?}");
+        assert!(
+            names.contains(&var),
+            "{var} in deploy/.env.example: {names:?}"
+        );
     }
     let secret_yaml =
         std::fs::read_to_string(workspace_root().join("deploy/k8s/secret.yaml")).unwrap();
@@ -143,7 +155,10 @@ fn services_refuse_the_example_secrets() {
         "CIVICPULSE_LAKE__STORAGE_OPTIONS__AWS_SECRET_ACCESS_KEY".into(),
         "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into(),
     ));
-    cases.push(("CIVICPULSE_HASH_KEY".into(), "change-me-0123456789abcdef".into()));
+    cases.push((
+        "CIVICPULSE_HASH_KEY".into(),
+        "change-me-0123456789abcdef".into(),
+    ));
     for (var, value) in secret_yaml
         .lines()
         .filter_map(|l| l.trim().split_once(": "))
@@ -172,7 +187,10 @@ fn services_refuse_the_example_secrets() {
                 stderr.contains(&format!("{service}: {var} holds an example placeholder")),
                 "{service} with {var}: {stderr}"
             );
-            assert!(!stderr.contains(value.as_str()), "{service} echoes {var}: {stderr}");
+            assert!(
+                !stderr.contains(value.as_str()),
+                "{service} echoes {var}: {stderr}"
+            );
         }
     }
 }

@@ -784,8 +784,14 @@ fn bad_input_is_a_clear_error() {
         (vec!["--week", "2024-23"], "not an ISO week"),
         (vec!["--week", "2024-W23/../../x"], "not an ISO week"),
         (vec!["--week", WEEK, "--city", "../etc"], "six-digit"),
-        (vec!["--week", WEEK, "--city", "999999"], "six-digit code of a city"),
-        (vec!["--week", WEEK, "--city", "110108"], "six-digit code of a city"),
+        (
+            vec!["--week", WEEK, "--city", "999999"],
+            "six-digit code of a city",
+        ),
+        (
+            vec!["--week", WEEK, "--city", "110108"],
+            "six-digit code of a city",
+        ),
         (
             vec!["--week", WEEK, "--config", config_arg],
             "\"../../../escaped\" is not a district code of city 110000",

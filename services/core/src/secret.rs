@@ -40,7 +40,9 @@ pub fn is_example(value: &str) -> bool {
 /// Refuses `value` of variable `var` if it is a placeholder.
 pub fn check(var: &str, value: &str) -> Result<(), SecretError> {
     if is_example(value) {
-        Err(SecretError::ExampleValue { var: var.to_owned() })
+        Err(SecretError::ExampleValue {
+            var: var.to_owned(),
+        })
     } else {
         Ok(())
     }
@@ -183,11 +185,16 @@ mod tests {
         ));
         assert!(is_secret_var("CIVICPULSE_KAFKA__PROPERTIES__SASL_PASSWORD"));
         assert!(!is_secret_var("CIVICPULSE_REPORT__SMTP__FROM"));
-        assert!(!is_secret_var("CIVICPULSE_LAKE__STORAGE_OPTIONS__AWS_ENDPOINT"));
+        assert!(!is_secret_var(
+            "CIVICPULSE_LAKE__STORAGE_OPTIONS__AWS_ENDPOINT"
+        ));
         assert!(!is_secret_var("HOME"));
         // Example addresses are no secrets.
         let vars = [
-            ("CIVICPULSE_REPORT__SMTP__FROM", "civicpulse <reports@example.invalid>"),
+            (
+                "CIVICPULSE_REPORT__SMTP__FROM",
+                "civicpulse <reports@example.invalid>",
+            ),
             ("CIVICPULSE_HASH_KEY", "3f9c1e0b7a2d4c6e8f0a1b2c3d4e5f60"),
         ];
         assert_eq!(check_vars(vars), Ok(()));
