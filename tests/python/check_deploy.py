@@ -35,6 +35,9 @@ GUARDED_ADDRS = {"query.http_addr": "CIVICPULSE_QUERY_TOKEN", "query.pg_addr": "
 MIN_REPLICAS = {"hotline-ingest": 2, "facility-ingest": 2, "renovation-ingest": 2, "kpi-query": 2}
 EXACT_REPLICAS = {"lake-maintain": 1, "weekly-report": 1}
 EXAMPLE_MARK = "EXAMPLE"
+# Compose services whose image must write to its own filesystem (issue 14): apache/kafka renders
+# its server.properties from the KAFKA_ variables at start. Every other service is read_only.
+WRITABLE_ROOT = {"kafka"}
 CONFIG_PATH = "/etc/civicpulse/civicpulse.toml"
 
 
@@ -315,6 +318,7 @@ class Checker:
                         self.fail(w, f"bind mount {src!r} does not exist")
                 elif src not in declared_volumes:
                     self.fail(w, f"volume {src!r} is not declared under top-level volumes")
+            self.check_compose_hardening(w, name, svc)
             env = svc.get("environment") or {}
             if isinstance(env, list):
                 env = dict(e.split("=", 1) if "=" in e else (e, None) for e in env)
@@ -352,6 +356,22 @@ class Checker:
         self.checked["compose_services"] = sorted(services)
         self.check_env_example(interpolated, required)
         self.check_docker_compose(path)
+
+    def check_compose_hardening(self, w, name, svc):
+        """(issue 14) Limits, a read-only root, no capabilities, no privilege escalation."""
+        limits = ((svc.get("deploy") or {}).get("resources") or {}).get("limits") or {}
+        if not (limits.get("memory") or svc.get("mem_limit")):
+            self.fail(w, "no memory limit (deploy.resources.limits.memory or mem_limit)")
+        if not (limits.get("cpus") or svc.get("cpus")):
+            self.fail(w, "no CPU limit (deploy.resources.limits.cpus or cpus)")
+        if svc.get("read_only") is not True and name not in WRITABLE_ROOT:
+            self.fail(w, "is not read_only: true (a writable root filesystem)")
+        if "ALL" not in (svc.get("cap_drop") or []):
+            self.fail(w, "does not cap_drop ALL")
+        if not any(str(o).replace("=", ":") in ("no-new-privileges:true", "no-new-privileges")
+                   for o in svc.get("security_opt") or []):
+            self.fail(w, "has no security_opt no-new-privileges:true")
+        self.checked.setdefault("compose_hardened", []).append(name)
 
     def bound_ports(self, where, keys):
         """Addresses a container binds (telemetry, kpi-query): in a container they must not be
@@ -609,6 +629,7 @@ class Checker:
                     for r in ("cpu", "memory"):
                         if r not in (res.get(part) or {}):
                             self.fail(cw, f"no resources.{part}.{r}")
+                self.check_container_security(cw, pod.get("securityContext") or {}, c.get("securityContext") or {})
             d["_pod_labels"] = labels
             d["_ports"] = {p.get("name") for c in pod.get("containers") or [] for p in c.get("ports") or []}
         for sname, (fname, s) in by_kind.get("Service", {}).items():
@@ -624,8 +645,92 @@ class Checker:
                     self.fail(w, f"targetPort {tp!r} is no container port of the pods it selects")
         if "kpi-query" not in by_kind.get("Service", {}):
             self.fail("deploy/k8s", "no Service kpi-query")
+        self.check_network_policies(by_kind.get("NetworkPolicy", {}), deployments, config_toml)
         self.checked["k8s_objects"] = sorted(f"{d.get('kind')}/{d.get('metadata', {}).get('name')}" for _, d in objects)
         self.checked["k8s_version"] = self.k8s_version
+
+    def check_container_security(self, cw, pod_sc, sc):
+        """(issue 14) Non-root, read-only root filesystem, no escalation, no capabilities."""
+        if sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")) is not True:
+            self.fail(cw, "securityContext.runAsNonRoot is not true (pod or container)")
+        if sc.get("readOnlyRootFilesystem") is not True:
+            self.fail(cw, "securityContext.readOnlyRootFilesystem is not true")
+        if sc.get("allowPrivilegeEscalation") is not False:
+            self.fail(cw, "securityContext.allowPrivilegeEscalation is not false")
+        if "ALL" not in ((sc.get("capabilities") or {}).get("drop") or []):
+            self.fail(cw, "securityContext.capabilities.drop lacks ALL")
+        if sc.get("privileged"):
+            self.fail(cw, "is privileged")
+
+    @staticmethod
+    def selects(selector, labels):
+        """Whether a LabelSelector selects pods with `labels`."""
+        for k, v in (selector.get("matchLabels") or {}).items():
+            if labels.get(k) != v:
+                return False
+        for e in selector.get("matchExpressions") or []:
+            value, op = labels.get(e.get("key")), e.get("operator")
+            if op == "In" and value not in (e.get("values") or []):
+                return False
+            if op == "NotIn" and value in (e.get("values") or []):
+                return False
+            if op == "Exists" and e.get("key") not in labels:
+                return False
+            if op == "DoesNotExist" and e.get("key") in labels:
+                return False
+        return True
+
+    def check_network_policies(self, policies, deployments, config):
+        """(issue 14) Default deny, then each Deployment its own traffic: every container port
+        admitted, DNS, the Kafka brokers only for the services that use Kafka, SMTP only for
+        weekly-report, and no rule that opens all egress."""
+        where = "deploy/k8s"
+        default_deny = [n for n, (_, p) in policies.items()
+                        if p.get("spec", {}).get("podSelector") in ({}, None)
+                        and {"Ingress", "Egress"} <= set(p["spec"].get("policyTypes") or [])
+                        and not p["spec"].get("ingress") and not p["spec"].get("egress")]
+        if not default_deny:
+            self.fail(where, "no default-deny NetworkPolicy (podSelector {}, policyTypes Ingress and Egress, no rules)")
+        brokers = str(config.get("kafka.brokers", ""))
+        kafka_ports = {int(b.rsplit(":", 1)[1]) for b in brokers.split(",") if b.rsplit(":", 1)[-1].isdigit()}
+        smtp_port = config.get("report.smtp.port")
+        uses_kafka = {"hotline-ingest", "facility-ingest", "renovation-ingest", "weekly-report"}
+        for dname, (fname, d) in sorted(deployments.items()):
+            w = f"deploy/k8s/{fname}: Deployment {dname}"
+            labels = d.get("_pod_labels", {})
+            mine = [(n, p) for n, (_, p) in policies.items()
+                    if n not in default_deny and self.selects(p.get("spec", {}).get("podSelector") or {}, labels)]
+            if not mine:
+                self.fail(w, "no NetworkPolicy selects its pods (beyond default deny)")
+                continue
+            ingress = [r for _, p in mine for r in p["spec"].get("ingress") or []]
+            egress = [r for _, p in mine for r in p["spec"].get("egress") or []]
+            admitted = {p.get("port") for r in ingress for p in r.get("ports") or []}
+            container_ports = {}
+            for c in d["spec"]["template"]["spec"].get("containers") or []:
+                for port in c.get("ports") or []:
+                    container_ports[port.get("name")] = port.get("containerPort")
+            for pname, number in sorted(container_ports.items(), key=str):
+                if pname not in admitted and number not in admitted:
+                    self.fail(w, f"no NetworkPolicy admits ingress to port {pname} ({number})")
+            egress_ports = set()
+            for r in egress:
+                if not r.get("ports"):
+                    self.fail(w, "an egress rule without ports opens every port")
+                for p in r.get("ports") or []:
+                    egress_ports.add(p.get("port"))
+            if 53 not in egress_ports:
+                self.fail(w, "no egress to DNS (port 53)")
+            for port in sorted(kafka_ports):
+                if dname in uses_kafka and port not in egress_ports:
+                    self.fail(w, f"no egress to the Kafka brokers (port {port})")
+                if dname not in uses_kafka and port in egress_ports:
+                    self.fail(w, f"egress to the Kafka brokers (port {port}), which {dname} does not use")
+            if dname == "weekly-report" and smtp_port not in egress_ports:
+                self.fail(w, f"no egress to SMTP (report.smtp.port {smtp_port})")
+            if dname != "weekly-report" and {25, 465, 587} & egress_ports:
+                self.fail(w, "egress to SMTP, which only weekly-report uses")
+        self.checked["network_policies"] = sorted(policies)
 
     def check_configmap_toml(self, where, text):
         """Every key of the ConfigMap's TOML is a configuration key of the right type; returns

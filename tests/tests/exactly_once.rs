@@ -287,6 +287,10 @@ fn compaction_and_vacuum_during_ingestion_keep_counts_exact() {
     let history = python::run_script("history.py", &[table.to_str().unwrap()]);
     assert!(history.contains("OPTIMIZE"), "no compaction ran: {history}");
     // Vacuum ran every round (full mode, listing the files); nothing is old enough to delete.
-    assert!(maintain.log().contains("vacuumed=0"), "no vacuum ran: {}", maintain.log());
+    assert!(
+        maintain.log().contains("vacuumed=0"),
+        "no vacuum ran: {}",
+        maintain.log()
+    );
     eprintln!("{reads} concurrent reads; operations: {history}");
 }

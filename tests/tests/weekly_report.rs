@@ -770,28 +770,58 @@ fn the_page_renders_in_headless_chromium_with_its_charts() {
 #[test]
 fn bad_input_is_a_clear_error() {
     let lake = lake();
+    let dir = tempfile::tempdir().unwrap();
+    // A district key of the recipients that is a path, in the configuration file.
+    let config = dir.path().join("hostile.toml");
+    std::fs::write(
+        &config,
+        "[report.recipients.districts]\n\"../../../escaped\" = [\"a@b.invalid\"]\n",
+    )
+    .unwrap();
+    let config_arg = config.to_str().unwrap();
+    let out = dir.path().join("out");
     for (args, says) in [
         (vec!["--week", "2024-23"], "not an ISO week"),
+        (vec!["--week", "2024-W23/../../x"], "not an ISO week"),
         (vec!["--week", WEEK, "--city", "../etc"], "six-digit"),
+        (
+            vec!["--week", WEEK, "--city", "999999"],
+            "six-digit code of a city",
+        ),
+        (
+            vec!["--week", WEEK, "--city", "110108"],
+            "six-digit code of a city",
+        ),
+        (
+            vec!["--week", WEEK, "--config", config_arg],
+            "\"../../../escaped\" is not a district code of city 110000",
+        ),
         (vec!["--week", WEEK, "--lang", "fr"], "not zh or en"),
         (
             vec!["--week", WEEK, "--targets", "/nonexistent.toml"],
             "targets file",
         ),
     ] {
-        let out = Command::new(binary("weekly-report"))
+        let run = Command::new(binary("weekly-report"))
             .arg("--lake")
             .arg(lake)
             .args(["--no-send", "--out"])
-            .arg(tempfile::tempdir().unwrap().path())
+            .arg(&out)
             .args(&args)
             .output()
             .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
+        let err = String::from_utf8_lossy(&run.stderr);
         assert!(
-            !out.status.success() && err.contains(says),
+            !run.status.success() && err.contains(says),
             "{args:?}: {err}"
         );
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
+    // Refused before anything was written, inside the output directory or beside it.
+    let mut written: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    written.sort();
+    assert_eq!(written, ["hostile.toml"], "files written");
 }

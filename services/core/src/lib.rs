@@ -21,6 +21,7 @@ pub mod pii;
 pub mod reject;
 pub mod row;
 pub mod schema;
+pub mod secret;
 #[cfg(feature = "runtime")]
 pub mod service;
 #[cfg(feature = "runtime")]

@@ -179,6 +179,7 @@ async fn run(args: Args) -> Result<(), MainError> {
 }
 
 fn main() -> ExitCode {
+    civicpulse_core::secret::refuse_example_secrets("kpi-query");
     let args = Args::parse();
     // Deeply nested SQL recurses deeply in DataFusion's planner: give it room rather than
     // letting a hostile query overflow a 2 MiB worker stack and abort the process.

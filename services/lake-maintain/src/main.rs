@@ -198,6 +198,7 @@ async fn run(args: Args) -> Result<(), MaintainError> {
 }
 
 fn main() -> ExitCode {
+    civicpulse_core::secret::refuse_example_secrets("lake-maintain");
     let args = Args::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -277,10 +278,19 @@ mod tests {
             ),
             ("-604800", "for key `maintain.vacuum_retention_secs`"),
             // The configuration reader saturates a float at u64::MAX.
-            ("1e30", "vacuum_retention_secs = 18446744073709551615 is above"),
-            ("1e300", "is above 3153600000 s (100 years): an overflow or a typo"),
+            (
+                "1e30",
+                "vacuum_retention_secs = 18446744073709551615 is above",
+            ),
+            (
+                "1e300",
+                "is above 3153600000 s (100 years): an overflow or a typo",
+            ),
             // TOML integers are 64-bit signed: the file does not parse.
-            ("9223372036854775808", "number too large to fit in target type"),
+            (
+                "9223372036854775808",
+                "number too large to fit in target type",
+            ),
             ("\"a week\"", "for key `maintain.vacuum_retention_secs`"),
         ] {
             let e = retention_from(&format!("[maintain]\nvacuum_retention_secs = {value}\n"))

@@ -309,7 +309,10 @@ mod tests {
         for raw in HOSTILE {
             let e = PlaceCode::city(&table, raw).unwrap_err().to_string();
             assert!(e.contains("six-digit code of a city"), "{raw:?}: {e}");
-            assert!(PlaceCode::district_of(&table, &city, raw).is_err(), "{raw:?}");
+            assert!(
+                PlaceCode::district_of(&table, &city, raw).is_err(),
+                "{raw:?}"
+            );
         }
         // A district, not a city; a district of another city.
         assert!(PlaceCode::city(&table, "110108").is_err());

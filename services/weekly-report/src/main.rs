@@ -83,6 +83,9 @@ async fn run(args: Args) -> Result<(), ReportError> {
     if let Some(targets) = args.targets {
         r.targets_file = Some(targets);
     }
+    // The SMTP password may come from a file too (the environment is checked in main).
+    civicpulse_core::secret::check("report.smtp.password", &r.smtp.password)
+        .map_err(|e| ReportError::Input(e.to_string()))?;
     telemetry::init(&settings.telemetry);
     let reporter = WeeklyReporter::open(settings).await?;
 
@@ -142,6 +145,7 @@ async fn run(args: Args) -> Result<(), ReportError> {
 }
 
 fn main() -> ExitCode {
+    civicpulse_core::secret::refuse_example_secrets("weekly-report");
     let args = Args::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

@@ -27,7 +27,11 @@ pub fn render(report: &WeeklyReport, lang: Lang, district: Option<&str>) -> Stri
         );
         section(&mut m, report, d, lang, true);
     }
-    let _ = writeln!(m, "---\n{}", escape(&super::html::source_line(report, lang)));
+    let _ = writeln!(
+        m,
+        "---\n{}",
+        escape(&super::html::source_line(report, lang))
+    );
     m
 }
 
@@ -193,7 +197,10 @@ mod tests {
     #[test]
     fn escapes_what_markdown_would_act_on() {
         for (raw, md) in [
-            ("<script>alert(1)</script>", "\\<script\\>alert(1)\\</script\\>"),
+            (
+                "<script>alert(1)</script>",
+                "\\<script\\>alert(1)\\</script\\>",
+            ),
             ("[x](javascript:alert(1))", "\\[x\\](javascript:alert(1))"),
             ("a | b\nc", "a \\| b c"),
             ("`x`", "\\`x\\`"),
@@ -220,7 +227,8 @@ mod tests {
                 let benign = render(&report("x"), lang, district);
                 for text in HOSTILE {
                     let md = render(&report(text), lang, district);
-                    let (b, h): (Vec<&str>, Vec<&str>) = (benign.lines().collect(), md.lines().collect());
+                    let (b, h): (Vec<&str>, Vec<&str>) =
+                        (benign.lines().collect(), md.lines().collect());
                     assert_eq!(h.len(), b.len(), "{text:?} added lines:\n{md}");
                     for (hl, bl) in h.iter().zip(&b) {
                         assert_eq!(structure(hl), structure(bl), "{text:?}: {hl:?}");
@@ -230,15 +238,20 @@ mod tests {
                             assert!(!"-+*>#=".contains(first), "{text:?}: {hl:?}");
                             let digits = item.trim_start_matches(|c: char| c.is_ascii_digit());
                             assert!(
-                                digits.len() == item.len()
-                                    || !digits.starts_with(['.', ')']),
+                                digits.len() == item.len() || !digits.starts_with(['.', ')']),
                                 "{text:?}: {hl:?}"
                             );
                         }
                     }
                     let shown: String = text
                         .chars()
-                        .map(|c| if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') { ' ' } else { c })
+                        .map(|c| {
+                            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+                                ' '
+                            } else {
+                                c
+                            }
+                        })
                         .collect();
                     assert!(
                         unescape(&md).contains(shown.trim()),
