@@ -559,7 +559,7 @@ fn kpi_query_refuses_empty_credentials_and_half_tls() {
     let cert_s = cert.display().to_string();
     let missing = dir.path().join("missing.pem").display().to_string();
     std::fs::write(&cert, "not a certificate").expect("write");
-    let cases: [(&str, Vec<(&str, &str)>, &str); 5] = [
+    let cases = [
         (
             "an empty password",
             vec![("CIVICPULSE_QUERY_PASSWORD", "")],
