@@ -90,22 +90,50 @@ struct PgResult {
     rows: Vec<Vec<Option<String>>>,
 }
 
+/// psycopg 3 running a JSON list of statements on one connection and printing one result per
+/// statement. `extended` sends each with `prepare=True` (Parse, then Bind/Execute of the named
+/// statement): without parameters psycopg would otherwise use the simple protocol. `simple`
+/// uses a `ClientCursor` (one Query message, as psql).
+const PSYCOPG_RUN: &str = r#"
+import json, os, sys
+import psycopg
+dsn, mode, path = sys.argv[1], sys.argv[2], sys.argv[3]
+out, conn = [], None
+for sql in json.load(open(path, encoding="utf-8")):
+    r = {"ok": False, "error": None, "sqlstate": None, "rows": []}
+    try:
+        if conn is None or conn.closed or conn.broken:
+            conn = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
+        if mode == "simple":
+            cur = psycopg.ClientCursor(conn)
+            cur.execute(sql)
+        else:
+            cur = conn.cursor()
+            cur.execute(sql, prepare=True)
+        if cur.description is not None:
+            r["rows"] = [[None if v is None else str(v) for v in row] for row in cur.fetchmany(20)]
+        r["ok"] = True
+    except psycopg.Error as e:
+        r["error"] = str(e).strip() or type(e).__name__
+        r["sqlstate"] = getattr(e, "sqlstate", None)
+    out.append(r)
+json.dump(out, sys.stdout, ensure_ascii=False)
+sys.stdout.flush()
+os._exit(0)
+"#;
+
 /// `statements` through psycopg on one connection: the extended protocol unless `simple`.
 fn psycopg(dsn: &str, statements: &[String], simple: bool) -> Vec<PgResult> {
     let dir = tempfile::tempdir().expect("statements directory");
     let path = dir.path().join("statements.json");
     std::fs::write(&path, serde_json::to_vec(statements).expect("JSON")).expect("write");
     let mut cmd = Command::new(python::python());
-    cmd.arg(civicpulse_tests::workspace_root().join("tests/python/pg_run.py"))
-        .arg(dsn)
-        .arg(&path)
-        .args(["--timeout", "20"]);
-    if simple {
-        cmd.arg("--simple");
-    }
+    cmd.args(["-c", PSYCOPG_RUN, dsn])
+        .arg(if simple { "simple" } else { "extended" })
+        .arg(&path);
     let r = run(cmd);
-    assert!(r.ok, "pg_run.py: {r:?}");
-    let results: Vec<PgResult> = serde_json::from_str(&r.stdout).expect("pg_run.py output");
+    assert!(r.ok, "psycopg: {r:?}");
+    let results: Vec<PgResult> = serde_json::from_str(&r.stdout).expect("psycopg output");
     assert_eq!(results.len(), statements.len());
     results
 }
@@ -531,7 +559,7 @@ fn kpi_query_refuses_empty_credentials_and_half_tls() {
     let cert_s = cert.display().to_string();
     let missing = dir.path().join("missing.pem").display().to_string();
     std::fs::write(&cert, "not a certificate").expect("write");
-    let cases: [(&str, Vec<(&str, &str)>, &str); 5] = [
+    let cases = [
         (
             "an empty password",
             vec![("CIVICPULSE_QUERY_PASSWORD", "")],

@@ -134,6 +134,10 @@ mod tests {
         assert_eq!(q.http_addr, d.http_addr);
         assert_eq!(q.pg_addr, d.pg_addr);
         assert_eq!(q.pg_user, d.pg_user);
+        assert_eq!(
+            (&q.tls_cert_path, &q.tls_key_path),
+            (&d.tls_cert_path, &d.tls_key_path)
+        );
         assert_eq!(q.timeout_secs, d.timeout_secs);
         assert_eq!(q.memory_limit_bytes, d.memory_limit_bytes);
         assert_eq!(q.max_concurrent, d.max_concurrent);
