@@ -416,11 +416,15 @@ impl Want {
     fn status(self) -> Option<u16> {
         match self {
             Self::Refused => Some(403),
-            Self::Syntax | Self::OneStatement | Self::NotFound | Self::NotPlanned => Some(400),
+            Self::Syntax
+            | Self::OneStatement
+            | Self::NotFound
+            | Self::NotPlanned
+            | Self::TooComplex => Some(400),
             Self::Timeout => Some(504),
             Self::Memory | Self::Rows => Some(413),
             Self::Answer => Some(200),
-            Self::Survives | Self::TooComplex | Self::Either => None,
+            Self::Survives | Self::Either => None,
         }
     }
 

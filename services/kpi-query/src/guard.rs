@@ -68,6 +68,14 @@ pub enum Refused {
     Recursive,
 }
 
+impl Refused {
+    /// Whether the statement is a read refused for its shape (size, depth, recursion) rather
+    /// than for what it would do: the client should rewrite it, not ask for a permission.
+    pub fn is_shape(&self) -> bool {
+        !matches!(self, Self::NotARead(_))
+    }
+}
+
 /// Checks a parsed statement before it is planned.
 pub fn check_statement(statement: &Statement) -> Result<(), Refused> {
     match statement {

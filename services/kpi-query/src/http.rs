@@ -138,7 +138,7 @@ impl ApiError {
 impl From<QueryError> for ApiError {
     fn from(e: QueryError) -> Self {
         let status = match &e {
-            QueryError::Refused(crate::guard::Refused::TooDeep) => StatusCode::BAD_REQUEST,
+            QueryError::Refused(r) if r.is_shape() => StatusCode::BAD_REQUEST,
             QueryError::Refused(_) => StatusCode::FORBIDDEN,
             QueryError::Catalog(crate::catalog::CatalogError::UnknownKpi(_)) => {
                 StatusCode::NOT_FOUND

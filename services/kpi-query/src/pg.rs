@@ -15,6 +15,7 @@
 
 mod session;
 
+use std::collections::HashMap;
 use std::fmt::Debug;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -38,7 +39,7 @@ use datafusion_postgres::pgwire::api::auth::sasl::scram::{
 use datafusion_postgres::pgwire::api::auth::{
     AuthSource, DefaultServerParameterProvider, LoginInfo, Password, StartupHandler,
 };
-use datafusion_postgres::pgwire::api::cancel::DefaultCancelHandler;
+use datafusion_postgres::pgwire::api::cancel::CancelHandler;
 use datafusion_postgres::pgwire::api::portal::{Format, Portal};
 use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use datafusion_postgres::pgwire::api::results::{FieldInfo, QueryResponse, Response};
@@ -48,6 +49,7 @@ use datafusion_postgres::pgwire::api::{
     ClientInfo, ClientPortalStore, ConnectionManager, PgWireServerHandlers, Type,
 };
 use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use datafusion_postgres::pgwire::messages::cancel::CancelRequest;
 use datafusion_postgres::pgwire::messages::startup::ParameterStatus;
 use datafusion_postgres::pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 /// The PostgreSQL port's TLS acceptor (tokio-rustls, as pgwire takes it).
@@ -56,6 +58,7 @@ use datafusion_postgres::pgwire::tokio::process_socket;
 use datafusion_postgres::pgwire::tokio::tokio_rustls::rustls;
 use futures::{Sink, SinkExt, StreamExt, stream};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::engine::{QueryEngine, QueryError, QueryStream};
@@ -180,7 +183,7 @@ pub async fn serve(
 struct PgServer {
     queries: Arc<ReadOnlyService>,
     connections: Arc<ConnectionManager>,
-    cancel: Arc<DefaultCancelHandler>,
+    cancels: Arc<Cancels>,
     scram: Option<Arc<ScramPassword>>,
     /// The certificate SCRAM binds to, when it can (RSA and ECDSA signatures).
     channel_binding: Option<Arc<[u8]>>,
@@ -190,14 +193,19 @@ struct PgServer {
 impl PgServer {
     fn new(engine: Arc<QueryEngine>, access: &Credentials) -> Self {
         let connections = Arc::new(ConnectionManager::new());
+        let cancels = Arc::new(Cancels {
+            connections: connections.clone(),
+            running: Default::default(),
+        });
         Self {
             queries: Arc::new(ReadOnlyService {
                 parser: Arc::new(ReadOnlyParser {
                     engine,
                     sql: PostgresCompatibilityParser::new(),
                 }),
+                cancels: cancels.clone(),
             }),
-            cancel: Arc::new(DefaultCancelHandler::new(connections.clone())),
+            cancels,
             connections,
             scram: access
                 .password
@@ -243,7 +251,7 @@ impl PgServer {
                 auth,
                 require_tls: self.require_tls,
             }),
-            cancel: self.cancel.clone(),
+            cancels: self.cancels.clone(),
         }
     }
 }
@@ -252,7 +260,7 @@ impl PgServer {
 struct PgHandlers {
     queries: Arc<ReadOnlyService>,
     startup: Arc<Startup>,
-    cancel: Arc<DefaultCancelHandler>,
+    cancels: Arc<Cancels>,
 }
 
 impl PgWireServerHandlers for PgHandlers {
@@ -268,8 +276,8 @@ impl PgWireServerHandlers for PgHandlers {
         self.startup.clone()
     }
 
-    fn cancel_handler(&self) -> Arc<impl datafusion_postgres::pgwire::api::cancel::CancelHandler> {
-        self.cancel.clone()
+    fn cancel_handler(&self) -> Arc<impl CancelHandler> {
+        self.cancels.clone()
     }
 }
 
@@ -410,26 +418,107 @@ fn options_of(client: &(impl ClientInfo + ?Sized)) -> PgWireResult<LakeOptions> 
     })
 }
 
-/// Encodes a running query as pgwire rows; an error mid-stream reaches the client as an
-/// `ErrorResponse` after the rows already sent, never as a complete answer.
-fn encode(stream: QueryStream, format: &Format) -> PgWireResult<Response> {
+/// Encodes a running query as pgwire rows; an error mid-stream (a cancel request included)
+/// reaches the client as an `ErrorResponse` after the rows already sent, never as a complete
+/// answer.
+fn encode(
+    stream: QueryStream,
+    cancel: watch::Receiver<u64>,
+    format: &Format,
+) -> PgWireResult<Response> {
     let fields = Arc::new(arrow_schema_to_pg_fields(
         stream.schema().as_ref(),
         format,
         None,
     )?);
     let rows_fields = fields.clone();
-    let rows = stream
+    let rows = until_cancelled(stream, cancel)
         .map(
             move |batch| -> Box<dyn Iterator<Item = PgWireResult<_>> + Send + Sync> {
                 match batch {
                     Ok(batch) => encode_recordbatch(rows_fields.clone(), batch),
-                    Err(e) => Box::new(std::iter::once(Err(pg_error(e)))),
+                    Err(e) => Box::new(std::iter::once(Err(e))),
                 }
             },
         )
         .flat_map(stream::iter);
     Ok(Response::Query(QueryResponse::new(fields, rows)))
+}
+
+/// The query's batches until it ends or the client cancels it; dropping the query stream
+/// aborts the query and frees its slot.
+fn until_cancelled(
+    stream: QueryStream,
+    cancel: watch::Receiver<u64>,
+) -> impl futures::Stream<Item = PgWireResult<datafusion::arrow::record_batch::RecordBatch>> {
+    stream::unfold(Some((stream, cancel)), |state| async move {
+        let (mut stream, mut cancel) = state?;
+        tokio::select! {
+            biased;
+            Ok(()) = cancel.changed() => Some((Err(cancelled()), None)),
+            batch = stream.next() => batch.map(|b| (b.map_err(pg_error), Some((stream, cancel)))),
+        }
+    })
+}
+
+fn cancelled() -> PgWireError {
+    user_error("57014", "canceling statement due to user request")
+}
+
+/// Cancel requests for the query a connection is streaming.
+///
+/// pgwire's own cancel stops a query only until its response starts; the rows of a
+/// `QueryStream` are computed while they are sent, so a cancel must reach the stream too.
+struct Cancels {
+    connections: Arc<ConnectionManager>,
+    running: std::sync::Mutex<HashMap<(i32, bytes::Bytes), watch::Sender<u64>>>,
+}
+
+impl Cancels {
+    /// A receiver that changes when the client sends a cancel request; the connection stays
+    /// registered until it ends.
+    fn watch(self: &Arc<Self>, client: &(impl ClientInfo + ?Sized)) -> watch::Receiver<u64> {
+        let (pid, secret) = client.pid_and_secret_key();
+        let key = (pid, secret.to_bytes());
+        let mut running = self.running.lock().expect("cancel registry");
+        if let Some(sender) = running.get(&key) {
+            return sender.subscribe();
+        }
+        let (sender, receiver) = watch::channel(0);
+        running.insert(key.clone(), sender);
+        client.session_extensions().insert(CancelRegistration {
+            key,
+            cancels: self.clone(),
+        });
+        receiver
+    }
+}
+
+#[async_trait]
+impl CancelHandler for Cancels {
+    async fn on_cancel_request(&self, request: CancelRequest) {
+        self.connections
+            .cancel(request.pid, &request.secret_key)
+            .await;
+        let key = (request.pid, request.secret_key.to_bytes());
+        if let Some(sender) = self.running.lock().expect("cancel registry").get(&key) {
+            sender.send_modify(|n| *n += 1);
+        }
+    }
+}
+
+/// Removes a connection from [`Cancels`] when the connection ends.
+struct CancelRegistration {
+    key: (i32, bytes::Bytes),
+    cancels: Arc<Cancels>,
+}
+
+impl Drop for CancelRegistration {
+    fn drop(&mut self) {
+        if let Ok(mut running) = self.cancels.running.lock() {
+            running.remove(&self.key);
+        }
+    }
 }
 
 /// Encodes a result already read in full.
@@ -466,6 +555,7 @@ where
 /// Simple and extended query handling, both through the engine.
 struct ReadOnlyService {
     parser: Arc<ReadOnlyParser>,
+    cancels: Arc<Cancels>,
 }
 
 #[async_trait]
@@ -500,7 +590,7 @@ impl SimpleQueryHandler for ReadOnlyService {
                         let batches = stream.collect().await.map_err(pg_error)?;
                         encode_batches(schema, batches, &Format::UnifiedText)?
                     } else {
-                        encode(stream, &Format::UnifiedText)?
+                        encode(stream, self.cancels.watch(client), &Format::UnifiedText)?
                     }
                 }
                 other => answer(client, other).await?,
@@ -540,7 +630,11 @@ impl ExtendedQueryHandler for ReadOnlyService {
                     .parser
                     .execute(statement, &options, |plan| bind(plan, portal))
                     .await?;
-                encode(stream, &portal.result_column_format)
+                encode(
+                    stream,
+                    self.cancels.watch(client),
+                    &portal.result_column_format,
+                )
             }
             other => answer(client, other).await,
         }

@@ -146,7 +146,8 @@ impl SessionError {
     /// The SQLSTATE PostgreSQL gives the same refusal.
     pub fn sqlstate(&self) -> &'static str {
         match self {
-            Self::Refused(Refused::TooDeep) => "54001",
+            Self::Refused(Refused::Recursive) => "0A000",
+            Self::Refused(Refused::TooDeep | Refused::TooComplex { .. }) => "54001",
             Self::Refused(_) | Self::NotASetting(_) => "42501",
             Self::NotALiteral(_) | Self::BadValue { .. } => "22023",
             Self::Unknown(_) => "42704",
