@@ -106,6 +106,10 @@ pub struct ResultEncoder {
 /// Rows per Parquet row group: small enough that a streamed file starts flowing early.
 const PARQUET_ROW_GROUP: usize = 65_536;
 
+/// Bytes a Parquet row group may buffer before it is closed early: wide rows must not make the
+/// encoder hold a row group's worth of values outside the query's memory pool.
+const PARQUET_ROW_GROUP_BYTES: usize = 64 << 20;
+
 impl ResultEncoder {
     /// An encoder of `format` for results of `schema`.
     pub fn new(format: Format, schema: &SchemaRef) -> Result<Self, ArrowError> {
@@ -142,9 +146,14 @@ impl ResultEncoder {
             Writer::Json(w) => w.write(batch)?,
             Writer::Csv(w) => w.write(batch)?,
             Writer::Arrow(w) => w.write(batch)?,
-            Writer::Parquet(w) => w
-                .write(batch)
-                .map_err(|e| ArrowError::ExternalError(Box::new(e)))?,
+            Writer::Parquet(w) => {
+                w.write(batch)
+                    .map_err(|e| ArrowError::ExternalError(Box::new(e)))?;
+                if w.memory_size() > PARQUET_ROW_GROUP_BYTES {
+                    w.flush()
+                        .map_err(|e| ArrowError::ExternalError(Box::new(e)))?;
+                }
+            }
         }
         Ok(self.buf.take())
     }
@@ -204,6 +213,33 @@ mod tests {
         assert_eq!(rows[0]["value"], 280);
         assert!(rows[1]["district"].is_null());
         assert_eq!(String::from_utf8(encode(Format::Json, &[])).unwrap(), "[]");
+    }
+
+    #[test]
+    fn wide_parquet_rows_close_their_row_group_early() {
+        let schema = Arc::new(Schema::new(vec![Field::new("s", DataType::Utf8, false)]));
+        // 1 MiB values that neither a dictionary nor zstd shrinks (xorshift bytes as hex).
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let values: Vec<String> = (0..40)
+            .map(|_| {
+                (0..1 << 19)
+                    .map(|_| {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        format!("{:02x}", state as u8)
+                    })
+                    .collect()
+            })
+            .collect();
+        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(values))])
+            .unwrap();
+        let mut encoder = ResultEncoder::new(Format::Parquet, &schema).unwrap();
+        let sent: usize = (0..5).map(|_| encoder.write(&batch).unwrap().len()).sum();
+        assert!(
+            sent > 0,
+            "200 MiB of values (about 100 MiB compressed) stayed in one buffered row group"
+        );
     }
 
     #[test]
