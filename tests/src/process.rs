@@ -180,3 +180,51 @@ pub fn wait_for<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> O
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// What a command-line client run did.
+#[derive(Debug)]
+pub struct CommandRun {
+    /// Whether it exited with success before its deadline.
+    pub ok: bool,
+    /// Its standard output.
+    pub stdout: String,
+    /// Its standard error (with a note when it was killed at the deadline).
+    pub stderr: String,
+    /// How long it ran.
+    pub elapsed: Duration,
+}
+
+/// Runs `cmd` with its output in temporary files, killed after `deadline`.
+pub fn run_with_deadline(mut cmd: Command, deadline: Duration) -> CommandRun {
+    let dir = tempfile::tempdir().expect("output directory");
+    let file = |name: &str| std::fs::File::create(dir.path().join(name)).expect("output file");
+    let started = Instant::now();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(file("out"))
+        .stderr(file("err"))
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break Some(status);
+        }
+        if started.elapsed() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap_or_default();
+    let mut stderr = read("err");
+    if status.is_none() {
+        stderr.push_str(&format!("\n(killed after {deadline:?})"));
+    }
+    CommandRun {
+        ok: status.is_some_and(|s| s.success()),
+        stdout: read("out"),
+        stderr,
+        elapsed: started.elapsed(),
+    }
+}

@@ -8,10 +8,10 @@
 //! serves every case of the first test; no broker is needed.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use civicpulse_tests::process::binary;
+use civicpulse_tests::process::{CommandRun as Run, binary, run_with_deadline};
 use civicpulse_tests::python;
 use civicpulse_tests::query::{self, KpiQuery, PG_PASSWORD, PG_USER, TOKEN};
 
@@ -28,44 +28,9 @@ const LATE_ERROR_SQL: &str = "SELECT 1 AS x UNION ALL \
 /// Any answer comes well within this.
 const DEADLINE: Duration = Duration::from_secs(30);
 
-/// What a client run did.
-#[derive(Debug)]
-struct Run {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-    elapsed: Duration,
-}
-
-/// Runs `cmd`, its output in temporary files, killed after [`DEADLINE`].
-fn run(mut cmd: Command) -> Run {
-    let dir = tempfile::tempdir().expect("output directory");
-    let file = |name: &str| std::fs::File::create(dir.path().join(name)).expect("output file");
-    let started = Instant::now();
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(file("out"))
-        .stderr(file("err"))
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break Some(status);
-        }
-        if started.elapsed() > DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap_or_default();
-    Run {
-        ok: status.is_some_and(|s| s.success()),
-        stdout: read("out"),
-        stderr: read("err"),
-        elapsed: started.elapsed(),
-    }
+/// Runs `cmd`, killed after [`DEADLINE`].
+fn run(cmd: Command) -> Run {
+    run_with_deadline(cmd, DEADLINE)
 }
 
 /// `psql` with each of `commands` as a `-c` on one connection (unaligned, tuples only).

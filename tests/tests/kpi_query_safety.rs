@@ -12,14 +12,14 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use civicpulse_tests::broker::TestBroker;
 use civicpulse_tests::events::{EventFactory, Stream};
 use civicpulse_tests::kafka::create_topic;
-use civicpulse_tests::process::ServiceProcess;
+use civicpulse_tests::process::{CommandRun as Run, ServiceProcess, run_with_deadline};
 use civicpulse_tests::python;
 use civicpulse_tests::query::{self, HttpResponse, KpiQuery, PG_PASSWORD, PG_USER, TOKEN};
 use civicpulse_tests::scenario::{
@@ -177,15 +177,6 @@ fn http_message(r: &HttpResponse) -> String {
         .unwrap_or_else(|| r.text())
 }
 
-/// What a command-line client run did.
-#[derive(Debug)]
-struct Run {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-    elapsed: Duration,
-}
-
 /// Runs `psql` with each of `commands` as a `-c` (one connection, in order; unaligned,
 /// tuples-only output with `|` between fields), killing it after `deadline`.
 fn psql(dsn: &str, commands: &[&str], deadline: Duration) -> Run {
@@ -208,42 +199,6 @@ fn psql(dsn: &str, commands: &[&str], deadline: Duration) -> Run {
         cmd.arg("-c").arg(c);
     }
     run_with_deadline(cmd, deadline)
-}
-
-/// Runs `cmd` with its output in temporary files, killed after `deadline`.
-fn run_with_deadline(mut cmd: Command, deadline: Duration) -> Run {
-    let dir = tempfile::tempdir().expect("output directory");
-    let out = std::fs::File::create(dir.path().join("out")).expect("stdout file");
-    let err = std::fs::File::create(dir.path().join("err")).expect("stderr file");
-    let started = Instant::now();
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break Some(status);
-        }
-        if started.elapsed() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap_or_default();
-    let mut stderr = read("err");
-    if status.is_none() {
-        stderr.push_str(&format!("\n(killed after {deadline:?})"));
-    }
-    Run {
-        ok: status.is_some_and(|s| s.success()),
-        stdout: read("out"),
-        stderr,
-        elapsed: started.elapsed(),
-    }
 }
 
 /// Runs `statements` through psycopg, each prepared server-side (`prepare=True`: a named

@@ -332,6 +332,9 @@ impl DeadLetter {
     }
 }
 
+/// Bytes Kafka adds to each header besides its key and value (varints), at most.
+const HEADER_FRAMING: usize = 10;
+
 /// A dead letter's parts, sized to fit [`DLQ_MAX_MESSAGE`].
 struct Letter<'a> {
     key: Option<&'a [u8]>,
@@ -346,7 +349,8 @@ impl<'a> Letter<'a> {
         let mut dropped = 0usize;
         if let Some(original) = message.headers() {
             for h in original.iter() {
-                let size = h.key.len() + h.value.map_or(0, <[u8]>::len);
+                // Framing counts too: 100k empty headers are 1 MB on the wire.
+                let size = h.key.len() + h.value.map_or(0, <[u8]>::len) + HEADER_FRAMING;
                 if original_bytes + size > DLQ_MAX_ORIGINAL_HEADERS {
                     dropped += 1;
                     continue;
@@ -379,7 +383,7 @@ impl<'a> Letter<'a> {
         // Kafka counts each header's key and value plus a few bytes of varints.
         let framing: usize = headers
             .iter()
-            .map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len) + 10)
+            .map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len) + HEADER_FRAMING)
             .sum::<usize>()
             + key.map_or(0, <[u8]>::len)
             + 64;
@@ -405,7 +409,7 @@ impl<'a> Letter<'a> {
     fn size(&self) -> usize {
         self.headers
             .iter()
-            .map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len) + 10)
+            .map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len) + HEADER_FRAMING)
             .sum::<usize>()
             + self.key.map_or(0, <[u8]>::len)
             + 64
@@ -512,6 +516,24 @@ mod tests {
                 .any(|(k, _)| k == HEADER_TRUNCATED_FROM);
             assert_eq!(truncated, letter.payload.len() < payload, "{payload}");
         }
+        // Empty headers are not free: 100,000 of them are 1 MB of framing.
+        let mut empty = OwnedHeaders::new();
+        for _ in 0..100_000 {
+            empty = empty.insert(Header::<&[u8]> {
+                key: "",
+                value: None,
+            });
+        }
+        let m = OwnedMessage::new(
+            Some(vec![b'p'; 10]),
+            None,
+            "t".into(),
+            Timestamp::NotAvailable,
+            0,
+            7,
+            Some(empty),
+        );
+        assert!(Letter::of(&m, &long).size() <= DLQ_MAX_MESSAGE);
         let small = message(3, 100, 1, 5);
         let letter = Letter::of(&small, &long);
         assert_eq!(letter.payload.len(), 100);

@@ -61,11 +61,14 @@ pub enum LandingError {
     /// A blocking Kafka call could not run.
     #[error("kafka task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
-    /// Every row of a batch was refused one by one: the fault is not in the data.
-    #[error("the lake refused every row of a {rows}-row batch: {source}")]
-    EveryRowRefused {
+    /// Every row of a batch, or more than [`MAX_REFUSED_ROWS`], was refused one by one: the
+    /// fault is not in a few records.
+    #[error("the lake refused {refused} rows of a {rows}-row batch one by one: {source}")]
+    BatchRefused {
         /// Rows in the batch.
         rows: usize,
+        /// Rows refused before bisection stopped.
+        refused: usize,
         /// The error of the whole batch.
         source: LakeError,
     },
@@ -363,6 +366,9 @@ impl<E: Event> LandingEngine<E> {
     }
 }
 
+/// Rows of one batch the writer may refuse one by one before the fault is taken to be systemic.
+const MAX_REFUSED_ROWS: usize = 64;
+
 /// Writes `batch` into files of `table`; when the writer refuses it for a reason that may lie in
 /// its rows, bisects it until the rows it refuses alone are found. Returns the files written
 /// and, for each refused row, its Kafka position and why.
@@ -376,6 +382,15 @@ async fn write_isolating(
     let mut first_error = None;
     let mut pending = vec![batch];
     while let Some(part) = pending.pop() {
+        // Each refused row costs about log2(rows) writes: stop before a systemic fault (every
+        // row refused) turns one batch into hundreds of thousands of writes.
+        if refused.len() > MAX_REFUSED_ROWS {
+            return Err(LandingError::BatchRefused {
+                rows,
+                refused: refused.len(),
+                source: first_error.expect("an error was seen"),
+            });
+        }
         match table.write_files(part.clone()).await {
             Ok(written) => adds.extend(written),
             Err(e) if e.may_lie_in_data() => {
@@ -397,8 +412,9 @@ async fn write_isolating(
     }
     if rows > 1 && refused.len() == rows {
         // Not one row could be written: the store or the build is at fault, not the data.
-        return Err(LandingError::EveryRowRefused {
+        return Err(LandingError::BatchRefused {
             rows,
+            refused: rows,
             source: first_error.expect("an error was seen"),
         });
     }

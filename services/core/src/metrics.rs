@@ -98,8 +98,10 @@ impl Liveness {
 
     /// Sets how long the loop may make no progress while records wait.
     pub fn set_stall_timeout(&self, timeout: Duration) {
-        self.stall_timeout_ms
-            .store(timeout.as_millis() as u64, Ordering::Relaxed);
+        self.stall_timeout_ms.store(
+            u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
     }
 
     /// The loop started a step (a record or a flush).

@@ -79,6 +79,7 @@ pub enum ServiceError {
 
 /// Runs ingest service `service` for stream `E` as a process `main`.
 pub fn ingest_main<E: Event>(service: &'static str, default_http: &'static str) -> ExitCode {
+    crate::secret::refuse_example_secrets(service);
     let args = IngestArgs::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

@@ -3,6 +3,5 @@
 use civicpulse_core::event::facility::FacilityChange;
 
 fn main() -> std::process::ExitCode {
-    civicpulse_core::secret::refuse_example_secrets("facility-ingest");
     civicpulse_core::service::ingest_main::<FacilityChange>("facility-ingest", "127.0.0.1:9102")
 }

@@ -4,6 +4,5 @@
 use civicpulse_core::event::hotline::HotlineTicket;
 
 fn main() -> std::process::ExitCode {
-    civicpulse_core::secret::refuse_example_secrets("hotline-ingest");
     civicpulse_core::service::ingest_main::<HotlineTicket>("hotline-ingest", "127.0.0.1:9101")
 }

@@ -147,7 +147,12 @@ impl ScalarUDFImpl for Bounded {
 /// Bytes one call of function `name` over `args` (`rows` rows) builds, at most (roughly).
 fn estimate(name: &str, args: &[ColumnarValue], rows: usize) -> Result<u64> {
     let arg = |i: usize| args.get(i);
-    let sum = |v: Vec<i64>| v.into_iter().map(|x| x.max(0) as u64).sum::<u64>();
+    // Saturating: a few huge counts must not wrap to a small estimate.
+    let sum = |v: Vec<i64>| {
+        v.into_iter()
+            .map(|x| x.max(0) as u64)
+            .fold(0, u64::saturating_add)
+    };
     Ok(match name {
         // Output per row: the string times the count.
         "repeat" => match (arg(0), arg(1)) {
@@ -178,7 +183,10 @@ fn estimate(name: &str, args: &[ColumnarValue], rows: usize) -> Result<u64> {
         // Up to one copy of the inputs (the separator once per argument).
         "concat" | "concat_ws" | "make_array" | "array_concat" | "array_append"
         | "array_prepend" | "overlay" => {
-            let inputs: u64 = args.iter().map(|a| total_bytes(a, rows)).sum();
+            let inputs = args
+                .iter()
+                .map(|a| total_bytes(a, rows))
+                .fold(0, u64::saturating_add);
             match (name, arg(0)) {
                 ("concat_ws", Some(sep)) => {
                     inputs.saturating_add(total_bytes(sep, rows).saturating_mul(args.len() as u64))
@@ -196,7 +204,9 @@ fn estimate(name: &str, args: &[ColumnarValue], rows: usize) -> Result<u64> {
                     .unwrap_or(0)
                     .max(0) as u64;
                 let factor = if name == "replace" { 1 } else { 2 };
-                (total_bytes(s, rows) + rows as u64).saturating_mul(factor * longest + 1)
+                total_bytes(s, rows)
+                    .saturating_add(rows as u64)
+                    .saturating_mul(longest.saturating_mul(factor).saturating_add(1))
             }
             _ => 0,
         },
@@ -354,6 +364,9 @@ mod tests {
         for sql in [
             "SELECT repeat('x', 2000000)",
             "SELECT length(repeat('ab', 1000000000)) AS n",
+            // Four counts of 2^62 wrapped a plain sum to 0.
+            "SELECT repeat('x', n) FROM (VALUES (4611686018427387904), (4611686018427387904), \
+             (4611686018427387904), (4611686018427387904)) t(n)",
             "SELECT lpad('x', 1000000000, 'y')",
             "SELECT rpad('x', 1000000)",
             "SELECT range(0, 200000000)",

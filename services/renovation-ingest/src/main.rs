@@ -4,7 +4,6 @@
 use civicpulse_core::event::renovation::RenovationProgress;
 
 fn main() -> std::process::ExitCode {
-    civicpulse_core::secret::refuse_example_secrets("renovation-ingest");
     civicpulse_core::service::ingest_main::<RenovationProgress>(
         "renovation-ingest",
         "127.0.0.1:9103",

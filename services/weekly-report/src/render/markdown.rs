@@ -51,13 +51,9 @@ fn sparkline(values: &[Option<f64>]) -> String {
         .collect()
 }
 
-/// `text` (names, categories, messages: anything from the lake) as literal Markdown on one
-/// line: control characters become spaces, and every character that could start Markdown or
-/// HTML (tags, entities, links, images, emphasis, code, table cells, headings, quotes, lists)
-/// is backslash-escaped, which CommonMark and GFM render as the character itself.
-pub fn escape(text: &str) -> String {
-    let one_line: String = text
-        .chars()
+/// `text` with control characters and line/paragraph separators as spaces.
+fn one_line(text: &str) -> String {
+    text.chars()
         .map(|c| {
             if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
                 ' '
@@ -65,7 +61,15 @@ pub fn escape(text: &str) -> String {
                 c
             }
         })
-        .collect();
+        .collect()
+}
+
+/// `text` (names, categories, messages: anything from the lake) as literal Markdown on one
+/// line: control characters become spaces, and every character that could start Markdown or
+/// HTML (tags, entities, links, images, emphasis, code, table cells, headings, quotes, lists)
+/// is backslash-escaped, which CommonMark and GFM render as the character itself.
+pub fn escape(text: &str) -> String {
+    let one_line = one_line(text);
     let one_line = one_line.trim();
     let mut out = String::with_capacity(one_line.len() + 8);
     // Still inside a leading run of digits (`1.` / `1)` would start an ordered list).
@@ -243,16 +247,7 @@ mod tests {
                             );
                         }
                     }
-                    let shown: String = text
-                        .chars()
-                        .map(|c| {
-                            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
-                                ' '
-                            } else {
-                                c
-                            }
-                        })
-                        .collect();
+                    let shown = one_line(text);
                     assert!(
                         unescape(&md).contains(shown.trim()),
                         "{text:?} not shown as written:\n{md}"
