@@ -77,7 +77,7 @@ impl<E: Event> TableSink<E> {
             return Ok(());
         }
         let row = decode::<E>(record.payload(), usize::MAX, normaliser, source).map_err(|r| {
-            SinkError::Lake(format!("citysim wrote an event the ingest refuses: {r}"))
+            SinkError::Lake(format!("the ingest refuses this event: {r}"))
         })?;
         self.rows.push(&row);
         Ok(())
