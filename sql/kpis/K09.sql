@@ -18,7 +18,7 @@ WITH periods AS (
            OR CAST(date_trunc({grain}, CAST(day + INTERVAL '1 day' AS DATE)) AS DATE)
               <> CAST(date_trunc({grain}, day) AS DATE))
 ),
-communities AS (
+community_at AS (
     SELECT c.district_code AS district, c.community_code, p.period
     FROM periods p
     JOIN dim_community c
@@ -46,7 +46,7 @@ present AS (
 ),
 per_community AS (
     SELECT c.district, c.period, c.community_code, COUNT(DISTINCT f.facility_group) AS groups
-    FROM communities c
+    FROM community_at c
     LEFT JOIN present f
       ON f.community_code = c.community_code
      AND f.period = c.period

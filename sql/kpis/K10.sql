@@ -18,7 +18,7 @@ WITH periods AS (
            OR CAST(date_trunc({grain}, CAST(day + INTERVAL '1 day' AS DATE)) AS DATE)
               <> CAST(date_trunc({grain}, day) AS DATE))
 ),
-communities AS (
+community_at AS (
     SELECT c.district_code AS district, c.community_code, p.period,
            CAST(c.households AS DOUBLE) AS households
     FROM periods p
@@ -41,7 +41,7 @@ area AS (
 ),
 per_community AS (
     SELECT c.district, c.period, c.households, COALESCE(a.area, 0) AS area
-    FROM communities c
+    FROM community_at c
     LEFT JOIN area a
       ON a.community_code = c.community_code
      AND a.period = c.period
