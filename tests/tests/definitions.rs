@@ -39,3 +39,62 @@ fn every_kpi_holds_to_its_hand_written_fixtures_on_both_engines() {
     assert!(missing.is_empty(), "KPIs without fixtures: {missing:?}");
     println!("{}", run.stdout);
 }
+
+/// Weeks 1–4 of a simulated Haidian land, every KPI's weekly figures are recorded, week 5 lands
+/// (citysim's own, plus archives of week-4 tickets, stock registrations, a second completion
+/// event and a withdrawn completion), and no figure of weeks 1–4 may change unless a week-5
+/// event carries data about that district and week (`tests/python/stability.py`).
+#[test]
+fn figures_of_past_weeks_change_only_with_data_about_them() {
+    let work = tempfile::tempdir().expect("work directory");
+    let sim = work.path().join("sim");
+    let mut citysim = Command::new(binary("citysim"));
+    citysim.args([
+        "--city",
+        "beijing",
+        "--districts",
+        "110108",
+        "--from",
+        "2024-03-04",
+        "--to",
+        "2024-04-07",
+        "--scale",
+        "0.02",
+        "--seed",
+        "5",
+        "--quiet",
+        "--out",
+    ]);
+    citysim.arg(&sim);
+    let run = run_with_deadline(citysim, Duration::from_secs(120));
+    assert!(run.ok, "citysim failed: {}", run.stderr);
+    let bin_dir = binary("kpi-query")
+        .parent()
+        .expect("binary directory")
+        .to_owned();
+    let mut cmd = Command::new(python());
+    cmd.arg(workspace_root().join("tests/python/stability.py"))
+        .arg("--bin-dir")
+        .arg(&bin_dir)
+        .arg("--sim")
+        .arg(&sim)
+        .arg("--work")
+        .arg(work.path())
+        .args(["--week1", "2024-03-04"]);
+    let run = run_with_deadline(cmd, Duration::from_secs(600));
+    assert!(
+        run.ok,
+        "a past week's figure changed without data about it:\n{}\n{}",
+        run.stdout, run.stderr
+    );
+    let summary: serde_json::Value = serde_json::from_str(&run.stdout).expect("summary JSON");
+    let late = &summary["late_cases"];
+    for stream in ["hotline", "facility", "renovation"] {
+        assert!(
+            late[stream].as_u64().unwrap_or(0) > 0,
+            "no late {stream} case was sent in week 5: {summary}"
+        );
+    }
+    assert!(summary["figures"].as_u64().unwrap_or(0) > 100, "{summary}");
+    println!("{}", run.stdout);
+}

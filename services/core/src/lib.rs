@@ -18,6 +18,8 @@ pub mod landing;
 pub mod metrics;
 pub mod normalise;
 pub mod pii;
+#[cfg(feature = "runtime")]
+pub mod reference;
 pub mod reject;
 pub mod row;
 pub mod schema;

@@ -182,6 +182,31 @@ pub struct DivisionSettings {
     pub community_list: Option<PathBuf>,
 }
 
+/// Reference files `lake-maintain load-reference` loads into the lake (see
+/// [`crate::reference`]): CSV with a header, or Parquet, by extension. Unset: not loaded.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ReferenceSettings {
+    /// The `communities` file (one row per community and version).
+    pub communities: Option<PathBuf>,
+    /// The `life_circles` file.
+    pub life_circles: Option<PathBuf>,
+    /// The `community_assessments` file.
+    pub community_assessments: Option<PathBuf>,
+}
+
+impl ReferenceSettings {
+    /// The file configured for `table`.
+    pub fn file(&self, table: crate::reference::ReferenceTable) -> Option<&Path> {
+        use crate::reference::ReferenceTable;
+        match table {
+            ReferenceTable::Communities => self.communities.as_deref(),
+            ReferenceTable::LifeCircles => self.life_circles.as_deref(),
+            ReferenceTable::CommunityAssessments => self.community_assessments.as_deref(),
+        }
+    }
+}
+
 /// Logs and metrics.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -239,6 +264,8 @@ pub struct Settings {
     pub landing: LandingSettings,
     /// Reference data.
     pub divisions: DivisionSettings,
+    /// Reference files loaded into the lake.
+    pub reference: ReferenceSettings,
     /// Logs and metrics.
     pub telemetry: TelemetrySettings,
     /// Maintenance.

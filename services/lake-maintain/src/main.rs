@@ -6,16 +6,22 @@
 //! references, including files of commits that never happened. The retention has a floor: the
 //! longest an ingest batch stays open plus an hour, so a batch's files are never deleted before
 //! their commit lands.
+//!
+//! `lake-maintain load-reference` loads the reference files (communities, life circles,
+//! community assessments) into the lake instead: each file is validated whole, and only when
+//! every file given is valid is each table's content replaced, in one commit per table.
 
 use std::num::NonZeroU64;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use civicpulse_core::division::DivisionTable;
 use civicpulse_core::lake::{LakeRoot, is_missing_local_table};
+use civicpulse_core::reference::{self, ReferenceError, ReferenceTable};
 use civicpulse_core::settings::{LandingSettings, MaintainSettings, Settings, SettingsError};
 use civicpulse_core::{service, telemetry};
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use deltalake::DeltaTableError;
 use deltalake::operations::vacuum::VacuumMode;
 
@@ -23,14 +29,19 @@ use deltalake::operations::vacuum::VacuumMode;
 const TABLES: [&str; 3] = ["hotline_tickets", "facility_changes", "renovation_progress"];
 
 #[derive(Debug, Parser)]
-#[command(about = "Compacts, checkpoints and vacuums the civicpulse lake")]
+#[command(
+    about = "Compacts, checkpoints and vacuums the civicpulse lake; `load-reference` loads the reference tables",
+    args_conflicts_with_subcommands = true
+)]
 struct Args {
-    /// TOML configuration file (section [maintain], and [lake]).
-    #[arg(long)]
+    /// TOML configuration file (sections [maintain], [lake] and [reference]).
+    #[arg(long, global = true)]
     config: Option<PathBuf>,
     /// Lake root: a directory or `s3://bucket/prefix`.
-    #[arg(long)]
+    #[arg(long, global = true)]
     lake: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Run one round and exit.
     #[arg(long)]
     once: bool,
@@ -41,6 +52,30 @@ struct Args {
     /// least landing.max_age_ms plus an hour).
     #[arg(long)]
     vacuum_retention_secs: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validates the reference files and replaces the lake's `communities`, `life_circles`
+    /// and `community_assessments` tables with them (one commit per table; nothing is written
+    /// unless every file given is valid). Files come from the flags, else from [reference].
+    LoadReference(LoadReference),
+}
+
+#[derive(Debug, clap::Args)]
+struct LoadReference {
+    /// Communities file, CSV with a header or Parquet (overrides reference.communities).
+    #[arg(long)]
+    communities: Option<PathBuf>,
+    /// Life circles file (overrides reference.life_circles).
+    #[arg(long)]
+    life_circles: Option<PathBuf>,
+    /// Community assessments file (overrides reference.community_assessments).
+    #[arg(long)]
+    assessments: Option<PathBuf>,
+    /// Validate only; write nothing.
+    #[arg(long)]
+    check: bool,
 }
 
 /// Time to write and commit a batch once it closes (retries, a slow object store): added to the
@@ -67,6 +102,12 @@ enum MaintainError {
     RetentionTooLong { secs: u64, max: u64 },
     #[error("lake: {0}")]
     Lake(#[from] civicpulse_core::lake::LakeError),
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    #[error(
+        "no reference file to load: give --communities, --life-circles or --assessments, or set [reference] communities, life_circles or community_assessments"
+    )]
+    NoReferenceFiles,
     #[error("{table}: {source}")]
     Table {
         table: String,
@@ -146,11 +187,77 @@ async fn maintain_table(
     }))
 }
 
+/// `load-reference`: every file parsed and validated, then each table replaced.
+async fn load_reference(settings: &Settings, args: LoadReference) -> Result<(), MaintainError> {
+    let mut files = settings.reference.clone();
+    if let Some(f) = args.communities {
+        files.communities = Some(f);
+    }
+    if let Some(f) = args.life_circles {
+        files.life_circles = Some(f);
+    }
+    if let Some(f) = args.assessments {
+        files.community_assessments = Some(f);
+    }
+    let divisions = DivisionTable::builtin();
+    let mut loaded = Vec::new();
+    for table in ReferenceTable::ALL {
+        if let Some(path) = files.file(table) {
+            let batch = reference::read_file(table, path, &divisions)?;
+            loaded.push((table, path.to_path_buf(), batch));
+        }
+    }
+    if loaded.is_empty() {
+        return Err(MaintainError::NoReferenceFiles);
+    }
+    // Assessments loaded with communities name communities of that file.
+    let communities = loaded
+        .iter()
+        .find(|(t, _, _)| *t == ReferenceTable::Communities)
+        .map(|(_, _, b)| reference::community_codes(b));
+    if let (Some(codes), Some((_, path, batch))) = (
+        &communities,
+        loaded
+            .iter()
+            .find(|(t, _, _)| *t == ReferenceTable::CommunityAssessments),
+    ) {
+        let csv = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+        reference::check_assessed_communities(batch, &path.display().to_string(), csv, codes)?;
+    }
+    if args.check {
+        for (table, path, batch) in &loaded {
+            println!(
+                "{table}: {} rows in {} are valid",
+                batch.num_rows(),
+                path.display()
+            );
+        }
+        return Ok(());
+    }
+    let root = LakeRoot::parse(&settings.lake.root)?;
+    let storage = settings.lake.storage_options.clone().into_iter().collect();
+    for (table, path, batch) in loaded {
+        let rows = batch.num_rows();
+        let version = reference::write_table(&root, &storage, table, batch).await?;
+        tracing::info!(table = table.name(), rows, version, file = %path.display(), "reference table loaded");
+        println!(
+            "{table}: {rows} rows from {} (version {version})",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
 async fn run(args: Args) -> Result<(), MaintainError> {
     let mut settings = Settings::load(args.config.as_deref())?;
     telemetry::init(&settings.telemetry);
     if let Some(lake) = args.lake {
         settings.lake.root = lake;
+    }
+    if let Some(Command::LoadReference(load)) = args.command {
+        return load_reference(&settings, load).await;
     }
     if let Some(secs) = args.interval_secs {
         settings.maintain.interval_secs = secs;
