@@ -4,7 +4,7 @@
 -- unit: 件/万人
 -- kind: ratio
 -- grain: district × month
--- definition: K23 (tickets of hotline_ticket_intake received in the period, each once, in the intake's district; tickets without a community included) / (SUM(population) of the district's communities in dim_community valid at the stock date, the earlier of the period's last day and {to}) × 10⁴. numerator = requests, denominator = population / 10⁴. A row for every district with population > 0 at the stock date and every period of the range (0 without requests); a district without community data has no row. Rule chosen (the official rule was not found): population as at the period's end, requests of every type (as K23)
+-- definition: K23 (tickets of hotline_ticket_received received in the period, each once, in the intake's district; tickets without a community included) / (SUM(population) of the district's communities in dim_community valid at the stock date, the earlier of the period's last day and {to}) × 10⁴. numerator = requests, denominator = population / 10⁴. A row for every district with population > 0 at the stock date and every period of the range (0 without requests); a district without community data has no row. Rule chosen (the official rule was not found): population as at the period's end, requests of every type (as K23)
 -- published: none (reference.md §5, supplementary; the report ranks by it)
 WITH periods AS (
     -- one row per period: its stock date, the period's last day within the range
@@ -23,7 +23,7 @@ received AS (
         district,
         CAST(date_trunc({grain}, received_date) AS DATE) AS period,
         COUNT(*) AS requests
-    FROM hotline_ticket_intake
+    FROM hotline_ticket_received
     WHERE received_date >= {from}
       AND received_date <= {to}
     GROUP BY district, CAST(date_trunc({grain}, received_date) AS DATE)

@@ -4,7 +4,7 @@
 -- unit: 比率 (0–1)
 -- kind: ratio
 -- grain: district × week
--- definition: over K23's tickets (hotline_ticket_intake: each ticket once, by received_date, in the intake's district): numerator = the tickets whose intake event has is_proactive = TRUE (主动治理/未诉先办: raised by grid staff or inspection), denominator = all of them (K23). is_proactive FALSE or NULL: not proactive (in the denominator only). Rule chosen (the official rule was not found): the flag as received at intake; a later change of it does not move the ticket
+-- definition: over K23's tickets (hotline_ticket_received: each ticket once, by received_date, in the intake's district): numerator = the tickets whose intake event has is_proactive = TRUE (主动治理/未诉先办: raised by grid staff or inspection), denominator = all of them (K23). is_proactive FALSE or NULL: not proactive (in the denominator only). Rule chosen (the official rule was not found): the flag as received at intake; a later change of it does not move the ticket
 -- published: none (reference.md §5, supplementary)
 SELECT
     district,
@@ -14,7 +14,7 @@ SELECT
         / CAST(COUNT(*) AS DOUBLE) AS value,
     CAST(SUM(CASE WHEN is_proactive THEN 1 ELSE 0 END) AS DOUBLE) AS numerator,
     CAST(COUNT(*) AS DOUBLE) AS denominator
-FROM hotline_ticket_intake
+FROM hotline_ticket_received
 WHERE received_date >= {from}
   AND received_date <= {to}
 GROUP BY district, CAST(date_trunc({grain}, received_date) AS DATE)

@@ -1,25 +1,15 @@
--- hotline_ticket_intake: each ticket as received: its intake event ('hotline.ticket_created')
--- with the community it is located in. The base of the intake KPIs (K23, K24, K29, K34, K35)
--- and the report lists by category and community.
--- * The intake event: a resend (same event_id) counts once; should a feed send several distinct
---   intake events for one ticket, the first by ticket_version, then event_time, then Kafka
---   position (partition * 2^40 + offset) is the intake. A ticket without a landed intake event
---   has no row (it is not counted as received).
--- * received_date: the Asia/Shanghai date of the intake's received_time (its event_date when the
---   feed sent no received_time): the period a ticket is received in.
--- * district: the intake event's district. request_type, channel, categories, wc_category,
---   is_proactive, intake_disposition: the intake event's values, as received.
+-- hotline_ticket_intake: each ticket as received (hotline_ticket_received: its intake event,
+-- received_date, district, request_type, is_proactive … as received) with the community it is
+-- located in. The base of K29 and of the report's list of communities.
 -- * community_code, community_name, street_code, street_name: the intake's when it names a
 --   community; otherwise those of the ticket's FIRST event that names one (by ticket_version,
 --   event_time, Kafka position; in practice the dispatch). community_source says which:
 --   'intake', 'later' (a later event), NULL (no event names a community). A later move of the
 --   ticket to another community does not move it.
 -- * community_related: some event of the ticket carries a wc_category (the latest known non-NULL
---   wc_category exists); an event without wc_category does not erase an earlier one.
+--   wc_category exists); an event without wc_category does not erase an earlier one (K24).
 -- Grain: one row per ticket. Key: ticket_id.
--- Aggregates and joins over the intake events, no window over all tickets (see
--- hotline_ticket_latest); the one window ranks only the events of tickets received without a
--- community.
+-- The one window ranks only the events of tickets received without a community.
 SELECT
     i.ticket_id,
     i.event_id,
@@ -29,8 +19,7 @@ SELECT
     i.district_code,
     i.month,
     i.received_time,
-    COALESCE(CAST(i.received_time AT TIME ZONE 'Asia/Shanghai' AS DATE), i.event_date)
-        AS received_date,
+    i.received_date,
     CASE WHEN i.community_code IS NOT NULL THEN i.street_code
          WHEN l.community_code IS NOT NULL THEN l.street_code
          ELSE i.street_code END AS street_code,
@@ -55,29 +44,7 @@ SELECT
     i.due_time,
     i.kafka_partition,
     i.kafka_offset
-FROM hotline_tickets i
-JOIN (
-    -- per ticket, the first intake event: lowest ticket_version, then event_time, then position
-    SELECT c.ticket_id, MIN(c.kafka_partition * 1099511627776 + c.kafka_offset) AS position
-    FROM hotline_tickets c
-    JOIN (
-        SELECT t.ticket_id, t.ticket_version, MIN(t.event_time) AS first_time
-        FROM hotline_tickets t
-        JOIN (
-            SELECT ticket_id, MIN(ticket_version) AS first_version
-            FROM hotline_tickets
-            WHERE event_type = 'hotline.ticket_created'
-            GROUP BY ticket_id
-        ) v ON v.ticket_id = t.ticket_id AND v.first_version = t.ticket_version
-        WHERE t.event_type = 'hotline.ticket_created'
-        GROUP BY t.ticket_id, t.ticket_version
-    ) ft ON ft.ticket_id = c.ticket_id
-        AND ft.ticket_version = c.ticket_version
-        AND ft.first_time = c.event_time
-    WHERE c.event_type = 'hotline.ticket_created'
-    GROUP BY c.ticket_id
-) chosen ON chosen.ticket_id = i.ticket_id
-    AND chosen.position = i.kafka_partition * 1099511627776 + i.kafka_offset
+FROM hotline_ticket_received i
 LEFT JOIN (
     -- the first event naming a community, of tickets with an intake event without one
     SELECT ticket_id, street_code, street_name, community_code, community_name
@@ -103,4 +70,3 @@ LEFT JOIN (
     FROM hotline_tickets
     WHERE wc_category IS NOT NULL
 ) r ON r.ticket_id = i.ticket_id
-WHERE i.event_type = 'hotline.ticket_created'
