@@ -4,20 +4,32 @@
 -- unit: 家
 -- kind: flow
 -- grain: district × week
--- definition: COUNT facility events op = 'create' AND facility_type = 'elderly_service_center', by event_date
+-- definition: COUNT of facilities with facility_type IN ('elderly_service_center') whose opening (first operating state) falls in the period, by opening date = opened_date of that state (its event_date when NULL); not stock (存量登记 on the first event unless planned/under construction then, or opened before the district's registry start); each facility at most once (reopening does not count again); late entries (补录) in their opening period
 -- published: 海淀 2024 新建养老服务中心 15家 (published-figures.md)
+-- Opening rule (view facility_openings): a facility counts once, in the period of its opening
+-- date, when it becomes operating. Its opening is its first event (in the order facility_version,
+-- event_time, Kafka position; resends once) with status = 'operating'; the opening date is that
+-- event's opened_date, or its event_date when opened_date is NULL; district and type are those of
+-- that event. Not counted: (1) stock loaded into the registry: the facility's first event has
+-- change_reason '存量登记' and a status other than planned / under_construction; (2) a facility
+-- whose opening date is before the registry began in its district (registry start = the
+-- earliest event_date of any facility event of the district); (3) facilities still planned or
+-- under construction (they count when an event makes them operating: a facility loaded with
+-- 存量登记 while under construction counts when it opens); (4) a second opening: a facility that
+-- closes (or is suspended) and reopens counts once. A late entry (补录: registered now with an
+-- earlier opened_date) counts in the period of its opening date, visible from when it lands.
+-- The official rule of 新建 was not found; this is the rule chosen (a statistics bureau's 新建 =
+-- 建成投用, counted at opening).
 SELECT
     district,
-    CAST(date_trunc({grain}, event_date) AS DATE) AS period,
+    CAST(date_trunc({grain}, opened_on) AS DATE) AS period,
     CAST(NULL AS VARCHAR) AS item,
     CAST(COUNT(*) AS DOUBLE) AS value,
     CAST(NULL AS DOUBLE) AS numerator,
     CAST(NULL AS DOUBLE) AS denominator
-FROM facility_events
-WHERE month >= substr(CAST({from} AS VARCHAR), 1, 7)
-  AND month <= substr(CAST({to} AS VARCHAR), 1, 7)
-  AND event_date >= {from}
-  AND event_date <= {to}
-  AND op = 'create'
+FROM facility_openings
+WHERE opened_on >= {from}
+  AND opened_on <= {to}
+  AND NOT stock
   AND facility_type = 'elderly_service_center'
-GROUP BY district, CAST(date_trunc({grain}, event_date) AS DATE)
+GROUP BY district, CAST(date_trunc({grain}, opened_on) AS DATE)

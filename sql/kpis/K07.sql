@@ -4,42 +4,39 @@
 -- unit: 个
 -- kind: flow
 -- grain: district × week
--- definition: SUM(parking_spaces_delta) of facility events WHERE facility_type = 'parking_lot', by event_date, + SUM(Δquantity_completed_cum) of renovation events WHERE project_type = 'parking_facility' AND quantity_unit = '个', by status_date; Δ = COALESCE(quantity_completed_cum, 0) − COALESCE(the project's previous event's quantity_completed_cum, 0), previous by event_time, then event_id
+-- definition: facility part + renovation part, per district and period. Facility part (the facility registry; defs of K01–K04): SUM(parking_spaces_added) of facility_additions WHERE facility_type = 'parking_lot' AND NOT stock_load, by counted_on: spaces of operating parking lots that open (by their opening date, stock loaded into the registry and facilities registered before the registry began excluded) or grow beyond their previous maximum (by the event's date); planned and under-construction lots count when they open. Renovation part: SUM(quantity_delta) of renovation_history WHERE project_type = 'parking_facility' AND the carried-forward quantity_unit = '个', by status_date: the growth of the project's cumulative completed quantity, an event without quantity_completed_cum keeping the last value sent (no negative delta from a NULL; a lower cumulative is a correction counted negative in its own period). Both streams: a parking project is the same as a registry facility when a facility_events row of facility_type 'parking_lot' has source_record_id = the project's project_id; such a project is left out of the renovation part in every period (the registry is preferred, its spaces count once, when the lot opens in the registry). Official de-duplication rule not found: this matching rule is ours.
 -- published: 重庆 新增停车位 6.3万个 (2023–2025, published-figures.md)
-WITH renovation_deltas AS (
-    SELECT
-        district,
-        status_date,
-        quantity_unit,
-        COALESCE(quantity_completed_cum, 0)
-          - COALESCE(LAG(quantity_completed_cum) OVER (
-                PARTITION BY project_id ORDER BY event_time, event_id
-            ), 0) AS delta
-    FROM renovation_events
-    WHERE project_type = 'parking_facility'
+WITH in_registry AS (
+    -- parking projects the facility registry also holds
+    SELECT DISTINCT source_record_id AS project_id
+    FROM facility_events
+    WHERE facility_type = 'parking_lot'
+      AND source_record_id IS NOT NULL
 ),
 parts AS (
     SELECT
         district,
-        CAST(date_trunc({grain}, event_date) AS DATE) AS period,
-        CAST(SUM(parking_spaces_delta) AS DOUBLE) AS spaces
-    FROM facility_events
-    WHERE month >= substr(CAST({from} AS VARCHAR), 1, 7)
-      AND month <= substr(CAST({to} AS VARCHAR), 1, 7)
-      AND event_date >= {from}
-      AND event_date <= {to}
+        CAST(date_trunc({grain}, counted_on) AS DATE) AS period,
+        CAST(SUM(parking_spaces_added) AS DOUBLE) AS spaces
+    FROM facility_additions
+    WHERE counted_on >= {from}
+      AND counted_on <= {to}
       AND facility_type = 'parking_lot'
-    GROUP BY district, CAST(date_trunc({grain}, event_date) AS DATE)
+      AND NOT stock_load
+    GROUP BY district, CAST(date_trunc({grain}, counted_on) AS DATE)
     UNION ALL
     SELECT
-        district,
-        CAST(date_trunc({grain}, status_date) AS DATE) AS period,
-        CAST(SUM(delta) AS DOUBLE) AS spaces
-    FROM renovation_deltas
-    WHERE status_date >= {from}
-      AND status_date <= {to}
-      AND quantity_unit = '个'
-    GROUP BY district, CAST(date_trunc({grain}, status_date) AS DATE)
+        h.district,
+        CAST(date_trunc({grain}, h.status_date) AS DATE) AS period,
+        CAST(SUM(h.quantity_delta) AS DOUBLE) AS spaces
+    FROM renovation_history h
+    LEFT JOIN in_registry r ON r.project_id = h.project_id
+    WHERE h.status_date >= {from}
+      AND h.status_date <= {to}
+      AND h.project_type = 'parking_facility'
+      AND h.quantity_unit_cf = '个'
+      AND r.project_id IS NULL
+    GROUP BY h.district, CAST(date_trunc({grain}, h.status_date) AS DATE)
 )
 SELECT
     district,

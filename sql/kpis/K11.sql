@@ -4,7 +4,7 @@
 -- unit: 个
 -- kind: stock
 -- grain: district × week
--- definition: COUNT of the facilities current at the stock date (the earlier of the period's last day and the range's end) with facility_type = 'deliberation_hall'; current as in K06
+-- definition: COUNT of the deliberation_hall facilities operating at the stock date; stock date = the earlier of the period's last day and the range's end; the state of a facility at the stock date = its latest event (by facility_version, then event_time, then Kafka position; resends once) with event_date <= the stock date (a late entry joins the stock from the day it was registered); only status = 'operating' counts (planned, under_construction, suspended and closed facilities are not stock)
 -- published: 海淀 社区会客议事厅 122 (published-figures.md)
 WITH periods AS (
     -- one row per period: its stock date, the period's last day within the range
@@ -32,5 +32,5 @@ JOIN facility_history h
 WHERE h.valid_from <= {to}
   AND (h.valid_to IS NULL OR h.valid_to > {from})
   AND h.facility_type = 'deliberation_hall'
-  AND h.status <> 'closed'
+  AND h.status = 'operating'
 GROUP BY h.district, p.period

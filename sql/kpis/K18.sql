@@ -4,7 +4,7 @@
 -- unit: 比率 (0–1)
 -- kind: ratio
 -- grain: district × month, item = 'start_rate' | 'completion_rate'
--- definition: over each renovation project's latest event (by event_time, then event_id) with status_date <= the stock date (the earlier of the period's last day and the range's end): start_rate = COUNT(to_status IN ('started', 'completed', 'accepted')) / COUNT(to_status <> 'cancelled'); completion_rate = COUNT(to_status IN ('completed', 'accepted')) / the same denominator; NULL when the denominator is 0
+-- definition: over the state of each project, where the state of each renovation project at the stock date (the earlier of the period's last day and the range's end) is its latest event with status_date <= the stock date, events ordered by event_time, then Kafka position (a resend counts once; renovation_history): start_rate = COUNT(status IN ('started', 'suspended', 'completed', 'accepted')) / COUNT(status <> 'cancelled'); completion_rate = COUNT(status IN ('completed', 'accepted')) / the same denominator; NULL when the denominator is 0. 'suspended' counts as started (a project can be suspended only after it started; reference.md §5 lists started, completed, accepted: suspended is our addition). A completion later withdrawn (status back to started) counts as started, not completed, from the withdrawal's status_date on. from_status is not used.
 -- published: 重庆 2024 项目 395个 (pipeline, published-figures.md)
 WITH periods AS (
     -- one row per period: its stock date, the period's last day within the range
@@ -22,7 +22,8 @@ counts AS (
     SELECT
         h.district,
         p.period,
-        SUM(CASE WHEN h.to_status IN ('started', 'completed', 'accepted') THEN 1 ELSE 0 END)
+        SUM(CASE WHEN h.to_status IN ('started', 'suspended', 'completed', 'accepted')
+                 THEN 1 ELSE 0 END)
             AS started,
         SUM(CASE WHEN h.to_status IN ('completed', 'accepted') THEN 1 ELSE 0 END) AS completed,
         SUM(CASE WHEN h.to_status <> 'cancelled' THEN 1 ELSE 0 END) AS not_cancelled

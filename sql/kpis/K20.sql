@@ -4,7 +4,7 @@
 -- unit: 个
 -- kind: stock
 -- grain: district × month
--- definition: COUNT(DISTINCT community_code) of each renovation project's latest event (by event_time, then event_id) with status_date <= the stock date (the earlier of the period's last day and the range's end) WHERE investment_completed_cum_yuan > 0
+-- definition: COUNT(DISTINCT community_code) of renovation projects whose last known investment_completed_cum_yuan as of the stock date (the earlier of the period's last day and the range's end) is > 0: the project's state is its latest event with status_date <= the stock date (events ordered by event_time, then Kafka position; a resend counts once), and an event without the figure carries the project's last value sent before it forward (an event with NULL investment does not drop the community). Community of that state.
 -- published: 重庆 2024 投资覆盖 108个社区 (published-figures.md)
 WITH periods AS (
     -- one row per period: its stock date, the period's last day within the range
@@ -31,5 +31,5 @@ JOIN renovation_history h
  AND (h.valid_to IS NULL OR h.valid_to > p.stock_date)
 WHERE h.valid_from <= {to}
   AND (h.valid_to IS NULL OR h.valid_to > {from})
-  AND h.investment_completed_cum_yuan > 0
+  AND h.investment_cum_cf > 0
 GROUP BY h.district, p.period

@@ -4,40 +4,28 @@
 -- unit: 天
 -- kind: ratio
 -- grain: district × month
--- definition: projects with a to_status = 'completed' event whose status_date is in the period (the first such date in the period if several): days = that status_date − the status_date of the project's first (by event_time, then event_id) 'renovation.started' event with from_status = 'approved'; numerator = SUM(days), denominator = COUNT(projects), value = numerator / denominator; projects without such a start are left out
+-- definition: renovation projects (every project_type) whose counted completion (renovation_milestones: the first event of the project's final unbroken run of 'completed'/'accepted' events; a withdrawn completion is not one) has its status_date in the period, paired with the project's counted start (the first 'started' event after its last 'declared'/'approved' event; progress reports and resumptions are not starts): days = completion status_date − start status_date; numerator = SUM(days), denominator = COUNT(projects), value = numerator / denominator; district and period of the completion. The pairing uses the project's own status history (events ordered by event_time, then Kafka position; a resend counts once), never from_status, which feeds may leave out. Left out: projects without a start (no 'started' event) and pairs with negative days (a completion dated before the start: a data error). Suspensions are inside the duration. Official rule not found: this rule is ours.
 -- published: none (operations KPI, reference.md §5)
-WITH starts AS (
-    SELECT project_id, status_date AS started_on
-    FROM (
-        SELECT
-            project_id,
-            status_date,
-            ROW_NUMBER() OVER (PARTITION BY project_id ORDER BY event_time, event_id) AS nth
-        FROM renovation_events
-        WHERE event_type = 'renovation.started'
-          AND from_status = 'approved'
-    ) s
-    WHERE nth = 1
-),
-completions AS (
-    SELECT
-        district,
-        project_id,
-        CAST(date_trunc({grain}, status_date) AS DATE) AS period,
-        MIN(status_date) AS completed_on
-    FROM renovation_events
-    WHERE status_date >= {from}
+WITH completions AS (
+    SELECT project_id, district, status_date AS completed_on
+    FROM renovation_milestones
+    WHERE milestone = 'completed'
+      AND status_date >= {from}
       AND status_date <= {to}
-      AND to_status = 'completed'
-    GROUP BY district, project_id, CAST(date_trunc({grain}, status_date) AS DATE)
+),
+starts AS (
+    SELECT project_id, status_date AS started_on
+    FROM renovation_milestones
+    WHERE milestone = 'started'
 ),
 durations AS (
     SELECT
         c.district,
-        c.period,
+        CAST(date_trunc({grain}, c.completed_on) AS DATE) AS period,
         CAST(c.completed_on - s.started_on AS BIGINT) AS days
     FROM completions c
     JOIN starts s ON s.project_id = c.project_id
+    WHERE s.started_on <= c.completed_on
 )
 SELECT
     district,

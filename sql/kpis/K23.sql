@@ -4,19 +4,16 @@
 -- unit: 件
 -- kind: flow
 -- grain: district × week
--- definition: COUNT(DISTINCT ticket_id) of hotline events WHERE event_type = 'hotline.ticket_created', by event_date (the Asia/Shanghai date of received_time)
+-- definition: COUNT of tickets of hotline_ticket_received (each ticket once: its intake event 'hotline.ticket_created', a resend counted once; several distinct intake events: the first by ticket_version, event_time, Kafka position) by received_date (the Asia/Shanghai date of the intake's received_time; its event_date without one), in the intake event's district. Every request type (consultations included) and proactive items count. A ticket with no landed intake event is not counted. Later events (dispatch, closure, archive) never move or re-count a ticket.
 -- published: 重庆 城市体检 居民诉求 7.6万余条 (published-figures.md)
 SELECT
     district,
-    CAST(date_trunc({grain}, event_date) AS DATE) AS period,
+    CAST(date_trunc({grain}, received_date) AS DATE) AS period,
     CAST(NULL AS VARCHAR) AS item,
-    CAST(COUNT(DISTINCT ticket_id) AS DOUBLE) AS value,
+    CAST(COUNT(*) AS DOUBLE) AS value,
     CAST(NULL AS DOUBLE) AS numerator,
     CAST(NULL AS DOUBLE) AS denominator
-FROM hotline_tickets
-WHERE month >= substr(CAST({from} AS VARCHAR), 1, 7)
-  AND month <= substr(CAST({to} AS VARCHAR), 1, 7)
-  AND event_date >= {from}
-  AND event_date <= {to}
-  AND event_type = 'hotline.ticket_created'
-GROUP BY district, CAST(date_trunc({grain}, event_date) AS DATE)
+FROM hotline_ticket_received
+WHERE received_date >= {from}
+  AND received_date <= {to}
+GROUP BY district, CAST(date_trunc({grain}, received_date) AS DATE)

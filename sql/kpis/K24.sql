@@ -4,27 +4,17 @@
 -- unit: 比率 (0–1)
 -- kind: ratio
 -- grain: district × week
--- definition: numerator = COUNT(DISTINCT ticket_id) of hotline events WHERE event_type = 'hotline.ticket_created' AND wc_category IS NOT NULL, denominator = the same without the wc_category condition (K23), by event_date
+-- definition: over K23's tickets (hotline_ticket_intake: each ticket once, by received_date, in the intake's district): numerator = the tickets that are community-related, denominator = all of them (K23). A ticket is community-related when some event of it carries a wc_category (the latest known non-NULL wc_category; rule chosen: a classification made after intake, e.g. at dispatch, counts, and an event without wc_category does not erase it; the official rule was not found)
 -- published: none (leaders' weekly summary, reference.md §5)
-WITH received AS (
-    SELECT
-        district,
-        CAST(date_trunc({grain}, event_date) AS DATE) AS period,
-        COUNT(DISTINCT CASE WHEN wc_category IS NOT NULL THEN ticket_id END) AS wc_tickets,
-        COUNT(DISTINCT ticket_id) AS tickets
-    FROM hotline_tickets
-    WHERE month >= substr(CAST({from} AS VARCHAR), 1, 7)
-      AND month <= substr(CAST({to} AS VARCHAR), 1, 7)
-      AND event_date >= {from}
-      AND event_date <= {to}
-      AND event_type = 'hotline.ticket_created'
-    GROUP BY district, CAST(date_trunc({grain}, event_date) AS DATE)
-)
 SELECT
     district,
-    period,
+    CAST(date_trunc({grain}, received_date) AS DATE) AS period,
     CAST(NULL AS VARCHAR) AS item,
-    CASE WHEN tickets > 0 THEN CAST(wc_tickets AS DOUBLE) / CAST(tickets AS DOUBLE) END AS value,
-    CAST(wc_tickets AS DOUBLE) AS numerator,
-    CAST(tickets AS DOUBLE) AS denominator
-FROM received
+    CAST(SUM(CASE WHEN community_related THEN 1 ELSE 0 END) AS DOUBLE)
+        / CAST(COUNT(*) AS DOUBLE) AS value,
+    CAST(SUM(CASE WHEN community_related THEN 1 ELSE 0 END) AS DOUBLE) AS numerator,
+    CAST(COUNT(*) AS DOUBLE) AS denominator
+FROM hotline_ticket_intake
+WHERE received_date >= {from}
+  AND received_date <= {to}
+GROUP BY district, CAST(date_trunc({grain}, received_date) AS DATE)

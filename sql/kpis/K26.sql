@@ -4,7 +4,7 @@
 -- unit: 比率 (0–1)
 -- kind: ratio
 -- grain: district × week
--- definition: over hotline_ticket_latest (per ticket_id the row with the highest ticket_version) rows WHERE status IN ('surveyed', 'archived') AND is_valid_visit, by that row's event_date: COUNT(resolved) / COUNT(*)
+-- definition: COUNT(resolved) / COUNT(*) over hotline_ticket_survey: each ticket with a valid return visit counts ONCE, in the period of its LAST VALID RETURN VISIT (the last hotline.ticket_surveyed event with is_valid_visit = TRUE, by event_time then Kafka position, a resend counted once; dated by that event's event_date, in its district), with that survey's flags. A later archive, closure or reopen does not move the ticket. A reopened ticket surveyed again (validly) counts in the new survey's period with the new flags and leaves the old period; a reopened ticket not (yet) surveyed again, or surveyed again with an invalid visit (is_valid_visit FALSE or NULL), stays at its last valid survey. Invalid visits never count. A NULL flag counts as no (in the denominator only)
 -- published: none (三率, reference.md §2.2)
 SELECT
     district,
@@ -13,9 +13,7 @@ SELECT
     CAST(SUM(CASE WHEN resolved THEN 1 ELSE 0 END) AS DOUBLE) / CAST(COUNT(*) AS DOUBLE) AS value,
     CAST(SUM(CASE WHEN resolved THEN 1 ELSE 0 END) AS DOUBLE) AS numerator,
     CAST(COUNT(*) AS DOUBLE) AS denominator
-FROM hotline_ticket_latest
+FROM hotline_ticket_survey
 WHERE event_date >= {from}
   AND event_date <= {to}
-  AND status IN ('surveyed', 'archived')
-  AND is_valid_visit
 GROUP BY district, CAST(date_trunc({grain}, event_date) AS DATE)

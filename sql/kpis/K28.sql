@@ -4,7 +4,7 @@
 -- unit: 分 (0–100)
 -- kind: ratio
 -- grain: district × month
--- definition: over the K25–K27 rows (hotline_ticket_latest WHERE status IN ('surveyed', 'archived') AND is_valid_visit, by that row's event_date): 100 × (w_response · COUNT(contacted) + w_resolution · COUNT(resolved) + w_satisfaction · (COUNT(satisfied) + k · COUNT(basic))) / COUNT(*), with the 'default' kpi_weights version valid at the stock date (the earlier of the period's last day and the range's end); without one 0.10 / 0.50 / 0.40, k = 0.9
+-- definition: 100 × (w_response · COUNT(contacted) + w_resolution · COUNT(resolved) + w_satisfaction · (COUNT(satisfied) + k · COUNT(basic))) / COUNT(*) over the K25–K27 tickets (over hotline_ticket_survey: each ticket with a valid return visit counts ONCE, in the period of its LAST VALID RETURN VISIT (the last hotline.ticket_surveyed event with is_valid_visit = TRUE, by event_time then Kafka position, a resend counted once; dated by that event's event_date, in its district), with that survey's flags. A later archive, closure or reopen does not move the ticket. A reopened ticket surveyed again (validly) counts in the new survey's period with the new flags and leaves the old period; a reopened ticket not (yet) surveyed again, or surveyed again with an invalid visit (is_valid_visit FALSE or NULL), stays at its last valid survey. Invalid visits never count. A NULL flag counts as no (in the denominator only)), with the 'default' kpi_weights version valid at the stock date (the earlier of the period's last day and the range's end); without one 0.10 / 0.50 / 0.40, k = 0.9
 -- published: none (Beijing street ranking practice; weights 10/50/40 ◐, reference.md §2.2)
 WITH periods AS (
     -- one row per period: its stock date, the period's last day within the range
@@ -39,11 +39,9 @@ visits AS (
         CASE WHEN resolved THEN 1 ELSE 0 END AS resolved,
         CASE WHEN satisfaction = 'satisfied' THEN 1 ELSE 0 END AS satisfied,
         CASE WHEN satisfaction = 'basic' THEN 1 ELSE 0 END AS basic
-    FROM hotline_ticket_latest
+    FROM hotline_ticket_survey
     WHERE event_date >= {from}
       AND event_date <= {to}
-      AND status IN ('surveyed', 'archived')
-      AND is_valid_visit
 )
 -- Aggregated after the join with weights (MAX(w.…): one version per period). A join on top of
 -- the KPI, under kpi-query's ORDER BY district, period, item, fails DataFusion 55's plan

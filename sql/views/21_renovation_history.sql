@@ -1,11 +1,25 @@
--- renovation_history: SCD2 of renovation projects. Each renovation event is the project's state
--- from valid_from = its status_date (inclusive) to valid_to = the status_date of the project's
--- next event (exclusive), NULL for the latest. Events are ordered by event_time, then event_id
--- (as renovation_project_latest). valid_to is taken as the earliest status_date of all the
--- later events (the next event's date while dates follow event_time), so the state at a date d
--- is the one row with valid_from <= d AND (valid_to IS NULL OR valid_to > d): the project's
--- latest event with status_date <= d.
--- Grain: one row per renovation event. Key: event_id.
+-- renovation_history: SCD2 of renovation projects, with each project's status history and the
+-- values it carries forward. Grain: one row per renovation event. Key: event_id.
+--
+-- Order of a project's events (event_seq, 1, 2, …): event_time, then Kafka position
+-- (kafka_partition, kafka_offset; the same order as kafka_partition * 2^40 + kafka_offset);
+-- a resend is one event (renovation_events). previous_status is the to_status of the project's
+-- previous event in this order: the KPIs use it, never the feed's optional from_status.
+--
+-- Validity: each event is the project's state from valid_from = its status_date (inclusive) to
+-- valid_to = the earliest status_date of the project's later events (exclusive; NULL for the
+-- latest), so the state at a date d is the one row with valid_from <= d AND (valid_to IS NULL
+-- OR valid_to > d): the project's latest event (in the order above) with status_date <= d.
+--
+-- Carried forward (missing is not zero): *_cf is the last non-NULL value of the column among
+-- the project's events up to and including this one, NULL only while no value was ever sent:
+-- investment_cum_cf (investment_completed_cum_yuan), quantity_cum_cf (quantity_completed_cum),
+-- quantity_unit_cf, elevators_cf (elevators_count), households_cf (households_benefited),
+-- compound_cf (compound_id).
+-- quantity_delta: quantity_cum_cf − the quantity_cum_cf of the project's previous event with
+-- the same quantity_unit_cf (0 before the first): what this event adds to the completed
+-- quantity. An event without a quantity adds 0; a lower cumulative than before (a correction)
+-- gives a negative delta, so a project's deltas sum to its latest cumulative quantity.
 SELECT
     event_id, event_type, event_time, city_code, district_code, district_name, street_code,
     street_name, community_code, community_name, event_date, project_id, parent_project_id,
@@ -15,10 +29,73 @@ SELECT
     quantity_unit, households_benefited, residents_benefited, elevators_count, progress_pct,
     investment_planned_yuan, investment_completed_cum_yuan, funding_central_yuan,
     funding_local_yuan, funding_resident_yuan, funding_social_yuan, implementing_unit,
-    district,
-    status_date AS valid_from,
-    MIN(status_date) OVER (
-        PARTITION BY project_id ORDER BY event_time, event_id
-        ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING
-    ) AS valid_to
-FROM renovation_events
+    district, kafka_partition, kafka_offset, event_seq, previous_status, valid_from, valid_to,
+    investment_cum_cf, quantity_cum_cf, quantity_unit_cf, elevators_cf, households_cf,
+    compound_cf,
+    COALESCE(quantity_cum_cf, 0) - COALESCE(LAG(quantity_cum_cf) OVER (
+        PARTITION BY project_id, quantity_unit_cf ORDER BY event_seq
+    ), 0) AS quantity_delta
+FROM (
+    SELECT
+        n.*,
+        MAX(investment_completed_cum_yuan) OVER (PARTITION BY project_id, n_investment)
+            AS investment_cum_cf,
+        MAX(quantity_completed_cum) OVER (PARTITION BY project_id, n_quantity)
+            AS quantity_cum_cf,
+        MAX(quantity_unit) OVER (PARTITION BY project_id, n_unit) AS quantity_unit_cf,
+        MAX(elevators_count) OVER (PARTITION BY project_id, n_elevators) AS elevators_cf,
+        MAX(households_benefited) OVER (PARTITION BY project_id, n_households)
+            AS households_cf,
+        MAX(compound_id) OVER (PARTITION BY project_id, n_compound) AS compound_cf
+    FROM (
+        SELECT
+            e.*,
+            status_date AS valid_from,
+            ROW_NUMBER() OVER (
+                PARTITION BY project_id
+                ORDER BY event_time, kafka_partition, kafka_offset, event_id
+            ) AS event_seq,
+            LAG(to_status) OVER (
+                PARTITION BY project_id
+                ORDER BY event_time, kafka_partition, kafka_offset, event_id
+            ) AS previous_status,
+            MIN(status_date) OVER (
+                PARTITION BY project_id
+                ORDER BY event_time, kafka_partition, kafka_offset, event_id
+                ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING
+            ) AS valid_to,
+            -- n_x: how many values of x the project has sent up to this event; the rows of one
+            -- (project_id, n_x) share the value sent at the first of them.
+            COUNT(investment_completed_cum_yuan) OVER (
+                PARTITION BY project_id
+                ORDER BY event_time, kafka_partition, kafka_offset, event_id
+                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+            ) AS n_investment,
+            COUNT(quantity_completed_cum) OVER (
+                PARTITION BY project_id
+                ORDER BY event_time, kafka_partition, kafka_offset, event_id
+                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+            ) AS n_quantity,
+            COUNT(quantity_unit) OVER (
+                PARTITION BY project_id
+                ORDER BY event_time, kafka_partition, kafka_offset, event_id
+                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+            ) AS n_unit,
+            COUNT(elevators_count) OVER (
+                PARTITION BY project_id
+                ORDER BY event_time, kafka_partition, kafka_offset, event_id
+                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+            ) AS n_elevators,
+            COUNT(households_benefited) OVER (
+                PARTITION BY project_id
+                ORDER BY event_time, kafka_partition, kafka_offset, event_id
+                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+            ) AS n_households,
+            COUNT(compound_id) OVER (
+                PARTITION BY project_id
+                ORDER BY event_time, kafka_partition, kafka_offset, event_id
+                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+            ) AS n_compound
+        FROM renovation_events e
+    ) n
+) c
