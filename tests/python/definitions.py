@@ -276,6 +276,8 @@ def load_fixture(path, division_table):
                     row["district_code"] = row["district_code"] or code[:6]
                     row["valid_from"] = row["valid_from"] or "2000-01-01"
                     row["on_digital_platform"] = row["on_digital_platform"] or False
+                    row["community_name"] = row["community_name"] or f"社区{code[9:]}"
+                    row["street_name"] = row["street_name"] or f"街道{code[6:9]}"
                 if kind == "life_circle":
                     row["valid_from"] = row["valid_from"] or "2000-01-01"
                 reference[table].append(row)
@@ -378,9 +380,10 @@ class DuckDb:
         self.sql_dir = os.path.join(root, "sql")
         self.con = duckdb.connect()
         self.con.execute("SET TimeZone = 'UTC'")
-        for name in sorted(os.listdir(lake)):
-            if os.path.isdir(os.path.join(lake, name, "_delta_log")):
-                duckdb_kpis.define_delta(self.con, name, os.path.join(lake, name))
+        for name in duckdb_kpis.DELTA_TABLES:
+            duckdb_kpis.define_delta(self.con, name, os.path.join(lake, name))
+        for name in duckdb_kpis.REFERENCE_SCHEMAS:
+            duckdb_kpis.define_reference(self.con, name, os.path.join(lake, name))
         for f in sorted(os.listdir(refdir)):
             table = f[: -len(".parquet")]
             self.con.execute(f"CREATE TABLE {table} AS SELECT * FROM read_parquet("
@@ -440,21 +443,21 @@ def run_file(path, args, division_table, work_root):
     os.makedirs(lake)
     env = dict(os.environ, CIVICPULSE_HASH_KEY=os.environ.get(
         "CIVICPULSE_HASH_KEY", "definitions-suite-hash-key-0123456789abcdef"))
+    # Every stream's file, empty ones too: landing creates all three tables, as the ingest does.
     files = []
     for stream, lines in expander.lines.items():
-        if lines:
-            p = os.path.join(work, STREAM_FILES[stream])
-            with open(p, "w", encoding="utf-8") as f:
-                f.write("\n".join(lines) + "\n")
-            files.append(p)
-    if files:
-        run([os.path.join(args.bin_dir, "civicpulse"), "land", "--lake", lake, *files], env,
-            "civicpulse land")
+        p = os.path.join(work, STREAM_FILES[stream])
+        with open(p, "w", encoding="utf-8") as f:
+            f.writelines(line + "\n" for line in lines)
+        files.append(p)
+    run([os.path.join(args.bin_dir, "civicpulse"), "land", "--lake", lake, *files], env,
+        "civicpulse land")
     if any(reference.values()):
         csvs = write_reference(work, reference)
         cmd = [os.path.join(args.bin_dir, "lake-maintain"), "--lake", lake, "load-reference"]
         for table, p in csvs.items():
-            cmd += [REFERENCE_FLAG[table], p]
+            if reference[table]:
+                cmd += [REFERENCE_FLAG[table], p]
         run(cmd, env, "lake-maintain load-reference")
 
     problems = []
