@@ -202,3 +202,263 @@ fn bad_records_go_to_the_dead_letter_topic_and_good_ones_land() {
     outside.sort();
     assert_eq!(outside, ["lake", "logs"]);
 }
+
+/// Issue 15: with the lake's `communities` table loaded before they start, the ingest services
+/// resolve names to codes (a 12345 export without codes), place a functional zone in its GB
+/// district, move an 余杭 event of a street that went to 临平, land a Chongqing county, and
+/// dead-letter what cannot be placed or resolved, each under its class.
+#[test]
+fn the_communities_table_in_the_lake_resolves_names_and_places_zones() {
+    use serde_json::{Value, json};
+    let _heavy = civicpulse_tests::heavy();
+    let rt = runtime();
+    let broker = TestBroker::start_memory();
+    let lake = Lake::new();
+    let brokers = broker.brokers();
+    let csv = lake.dir.path().join("communities.csv");
+    std::fs::write(
+        &csv,
+        "community_code,community_name,street_code,street_name,district_code,population,households,area_km2,under3_population,elderly_population,on_digital_platform,functional_zone,valid_from
+110108012001,二里庄社区,110108012,学院路街道,110108,6200,2500,0.9,150,1300,true,,2020-01-01
+110108012002,石板房社区,110108012,学院路街道,110108,4100,1700,0.6,90,800,false,,2020-01-01
+110108013001,石板房社区,110108013,清河街道,110108,3800,1500,0.7,80,700,true,,2020-01-01
+110115001001,荣华社区,110115001,荣华街道,110115,5300,2100,1.2,160,600,true,北京经济技术开发区,2020-01-01
+330113001001,藕花洲社区,330113001,临平街道,330113,4000,1600,1.0,90,700,true,,2021-04-09
+",
+    )
+    .unwrap();
+    let out = std::process::Command::new(civicpulse_tests::process::binary("lake-maintain"))
+        .arg("--lake")
+        .arg(lake.root())
+        .args(["load-reference", "--communities"])
+        .arg(&csv)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Events: the committed examples with their division fields replaced (`null` removes one).
+    let example = |name: &str, id: &str, fields: Value| -> Vec<u8> {
+        let path = civicpulse_tests::workspace_root()
+            .join("schemas/examples/valid")
+            .join(name);
+        let mut v: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        let o = v.as_object_mut().unwrap();
+        o.insert("event_id".into(), id.into());
+        for (k, value) in fields.as_object().unwrap() {
+            if value.is_null() {
+                o.remove(k);
+            } else {
+                o.insert(k.clone(), value.clone());
+            }
+        }
+        serde_json::to_vec(&v).unwrap()
+    };
+    let no_codes = |city: &str, district: &str| {
+        json!({"city_code": city, "district_code": district, "street_code": null,
+               "community_code": null, "street_name": null, "community_name": null})
+    };
+    let merge = |mut a: Value, b: Value| {
+        for (k, v) in b.as_object().unwrap() {
+            a[k] = v.clone();
+        }
+        a
+    };
+    let facility = "facility_change--created.json";
+    let hotline = "hotline_ticket--created-minimal-local-time.json";
+    let events: Vec<(Stream, &str, Vec<u8>, Option<&str>)> = vec![
+        (
+            Stream::Facility,
+            "f-names",
+            example(
+                facility,
+                "f-names",
+                merge(
+                    no_codes("110000", "110108"),
+                    json!({"street_name": "学院路", "community_name": "二里庄"}),
+                ),
+            ),
+            None,
+        ),
+        (
+            Stream::Facility,
+            "f-ambiguous",
+            example(
+                facility,
+                "f-ambiguous",
+                merge(
+                    no_codes("110000", "110108"),
+                    json!({"community_name": "石板房社区"}),
+                ),
+            ),
+            Some("unresolved_community"),
+        ),
+        (
+            Stream::Facility,
+            "f-unlisted",
+            example(
+                facility,
+                "f-unlisted",
+                json!({"street_code": "110108012", "community_code": "110108012099"}),
+            ),
+            Some("invalid_division_code"),
+        ),
+        (
+            Stream::Hotline,
+            "h-zone",
+            example(
+                hotline,
+                "h-zone",
+                merge(
+                    no_codes("110000", ""),
+                    json!({"district_name": "经开区", "community_name": "荣华社区"}),
+                ),
+            ),
+            None,
+        ),
+        (
+            Stream::Hotline,
+            "h-county",
+            example(
+                hotline,
+                "h-county",
+                json!({"city_code": "500000", "district_code": "500236", "district_name": "奉节县"}),
+            ),
+            None,
+        ),
+        (
+            Stream::Hotline,
+            "h-moved",
+            example(
+                hotline,
+                "h-moved",
+                merge(
+                    no_codes("330100", "330110"),
+                    json!({"street_name": "临平街道", "community_name": "藕花洲社区"}),
+                ),
+            ),
+            None,
+        ),
+        (
+            Stream::Hotline,
+            "h-ambiguous",
+            example(
+                hotline,
+                "h-ambiguous",
+                merge(
+                    no_codes("110000", "110108"),
+                    json!({"community_name": "石板房"}),
+                ),
+            ),
+            None,
+        ),
+        (
+            Stream::Hotline,
+            "h-unplaced",
+            example(
+                hotline,
+                "h-unplaced",
+                merge(
+                    no_codes("110000", "11E001"),
+                    json!({"street_name": "无名街道"}),
+                ),
+            ),
+            Some("unplaced_functional_zone"),
+        ),
+    ];
+    let mut services = Vec::new();
+    for stream in [Stream::Facility, Stream::Hotline] {
+        rt.block_on(create_topic(&brokers, stream.topic(), 1));
+        rt.block_on(create_topic(
+            &brokers,
+            &format!("{}.dlq", stream.topic()),
+            1,
+        ));
+        let records = events
+            .iter()
+            .filter(|e| e.0 == stream)
+            .map(|e| Record {
+                key: Some(e.1.as_bytes().to_vec()),
+                payload: e.2.clone(),
+            })
+            .collect();
+        rt.block_on(produce(&brokers, stream.topic(), records));
+        services.push(start_service(stream, &brokers, &lake.root(), &lake.logs()));
+    }
+    let mut refs: Vec<&mut ServiceProcess> = services.iter_mut().collect();
+    for stream in [Stream::Facility, Stream::Hotline] {
+        let good = events
+            .iter()
+            .filter(|e| e.0 == stream && e.3.is_none())
+            .count();
+        wait_rows(
+            &lake.table(stream),
+            good as u64,
+            Duration::from_secs(120),
+            &mut refs,
+        );
+        let bad: Vec<_> = events
+            .iter()
+            .filter(|e| e.0 == stream && e.3.is_some())
+            .collect();
+        let dlq = read_topic(
+            &brokers,
+            &format!("{}.dlq", stream.topic()),
+            bad.len(),
+            Duration::from_secs(60),
+        );
+        let mut got: Vec<_> = dlq
+            .iter()
+            .map(|m| m.headers["civicpulse.error.class"].clone())
+            .collect();
+        got.sort();
+        let mut want: Vec<_> = bad.iter().map(|e| e.3.unwrap().to_owned()).collect();
+        want.sort();
+        assert_eq!(got, want, "{} dead letters", stream.topic());
+    }
+    for service in services.iter_mut() {
+        assert!(
+            service.log().contains("communities reference loaded"),
+            "{}",
+            service.log()
+        );
+    }
+    // The landed codes, read back by Python's deltalake.
+    let script = r#"
+import json, sys
+from deltalake import DeltaTable
+rows = DeltaTable(sys.argv[1]).to_pyarrow_table(
+    columns=["event_id", "district_code", "street_code", "community_code"]).to_pylist()
+json.dump({r["event_id"]: [r["district_code"], r["street_code"], r["community_code"]] for r in rows},
+          sys.stdout)
+"#;
+    let landed = |stream: Stream| -> Value {
+        let out = std::process::Command::new(python::python())
+            .args(["-c", script])
+            .arg(lake.table(stream))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    assert_eq!(
+        landed(Stream::Facility),
+        json!({"f-names": ["110108", "110108012", "110108012001"]})
+    );
+    assert_eq!(
+        landed(Stream::Hotline),
+        json!({
+            "h-zone": ["110115", "110115001", "110115001001"],
+            "h-county": ["500236", null, null],
+            "h-moved": ["330113", "330113001", "330113001001"],
+            "h-ambiguous": ["110108", null, null],
+        })
+    );
+}

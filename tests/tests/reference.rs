@@ -206,16 +206,21 @@ fn reference_files_load_into_the_lake_and_both_engines() {
         std::fs::write(refdir.join(format!("{table}.parquet")), &r.body).unwrap();
     }
     let duck = |sql: &str, lake: &Path| -> Vec<Value> {
-        let out = python::run_script(
-            "duckdb_kpis.py",
-            &[
-                lake.to_str().unwrap(),
-                refdir.to_str().unwrap(),
-                "--sql",
-                sql,
-            ],
+        // This checkout's script (the test target's own manifest directory).
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/duckdb_kpis.py");
+        let out = Command::new(python::python())
+            .arg(&script)
+            .arg(lake)
+            .arg(&refdir)
+            .args(["--sql", sql])
+            .output()
+            .expect("python runs");
+        assert!(
+            out.status.success(),
+            "duckdb_kpis.py --sql {sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
         );
-        serde_json::from_str::<Value>(&out)
+        serde_json::from_slice::<Value>(&out.stdout)
             .expect("JSON")
             .as_array()
             .unwrap()
@@ -352,6 +357,18 @@ fn reference_files_load_into_the_lake_and_both_engines() {
         out.contains("line 6: community_code 110108001002, valid_from 2024-01-01 repeats line 4"),
         "{out}"
     );
+    // Assessments loaded alone name communities of the lake's table (now only 110108001001).
+    let (ok, out) = load(&lake, &["--assessments", &assessments]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(
+            "line 3, column 2 (community_code): community 110108001002 is not in the communities"
+        ),
+        "{out}"
+    );
+    // --check validates and writes nothing.
+    let (ok, out) = load(&lake, &["--communities", &communities, "--check"]);
+    assert!(ok && out.contains("communities: 4 rows in"), "{out}");
     assert_eq!(version(&lake, "communities"), 2);
     assert_eq!(version(&lake, "life_circles"), 1);
     assert_eq!(

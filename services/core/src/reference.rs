@@ -346,7 +346,7 @@ fn truncate(s: &str) -> String {
     out
 }
 
-/// Parses one value of a column; `Ok(None)` for an empty cell.
+/// A parsed value of a column.
 enum Value {
     Text(String),
     Count(i64),
@@ -758,7 +758,7 @@ fn show_date(days: &str) -> String {
     days.parse::<i64>()
         .ok()
         .and_then(|d| {
-            NaiveDate::from_ymd_opt(1970, 1, 1)?.checked_add_days(chrono::Days::new(d as u64))
+            NaiveDate::from_ymd_opt(1970, 1, 1)?.checked_add_signed(chrono::TimeDelta::try_days(d)?)
         })
         .map_or_else(|| days.to_owned(), |d| d.to_string())
 }
@@ -1239,6 +1239,9 @@ mod tests {
             e,
             "c.csv: line 4: community_code 110108001001, valid_from 2024-01-01 repeats line 2 (one row per community_code and valid_from)"
         );
+        let old = "110108001003,c,110108001,万柳地区,110108,1,1,,,,,,1969-12-31";
+        let e = err(&[old, old]);
+        assert!(e.contains("valid_from 1969-12-31 repeats line 2"), "{e}");
         // Another valid_from is another version.
         assert!(
             communities(&[

@@ -345,6 +345,12 @@ mod tests {
             s.maintain.vacuum_retention_secs,
             d.maintain.vacuum_retention_secs
         );
+        assert_eq!(s.reference.communities, d.reference.communities);
+        assert_eq!(s.reference.life_circles, d.reference.life_circles);
+        assert_eq!(
+            s.reference.community_assessments,
+            d.reference.community_assessments
+        );
     }
 
     #[test]

@@ -213,21 +213,29 @@ async fn load_reference(settings: &Settings, args: LoadReference) -> Result<(), 
     if loaded.is_empty() {
         return Err(MaintainError::NoReferenceFiles);
     }
-    // Assessments loaded with communities name communities of that file.
-    let communities = loaded
+    let root = LakeRoot::parse(&settings.lake.root)?;
+    let storage = settings.lake.storage_options.clone().into_iter().collect();
+    // Assessments name communities of the communities loaded with them, else of the lake's
+    // (when it has any).
+    if let Some((_, path, batch)) = loaded
         .iter()
-        .find(|(t, _, _)| *t == ReferenceTable::Communities)
-        .map(|(_, _, b)| reference::community_codes(b));
-    if let (Some(codes), Some((_, path, batch))) = (
-        &communities,
-        loaded
+        .find(|(t, _, _)| *t == ReferenceTable::CommunityAssessments)
+    {
+        let codes = match loaded
             .iter()
-            .find(|(t, _, _)| *t == ReferenceTable::CommunityAssessments),
-    ) {
-        let csv = path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-        reference::check_assessed_communities(batch, &path.display().to_string(), csv, codes)?;
+            .find(|(t, _, _)| *t == ReferenceTable::Communities)
+        {
+            Some((_, _, communities)) => reference::community_codes(communities),
+            None => reference::community_codes(
+                &reference::read_table(&root, &storage, ReferenceTable::Communities).await?,
+            ),
+        };
+        if !codes.is_empty() {
+            let csv = path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+            reference::check_assessed_communities(batch, &path.display().to_string(), csv, &codes)?;
+        }
     }
     if args.check {
         for (table, path, batch) in &loaded {
@@ -239,8 +247,6 @@ async fn load_reference(settings: &Settings, args: LoadReference) -> Result<(), 
         }
         return Ok(());
     }
-    let root = LakeRoot::parse(&settings.lake.root)?;
-    let storage = settings.lake.storage_options.clone().into_iter().collect();
     for (table, path, batch) in loaded {
         let rows = batch.num_rows();
         let version = reference::write_table(&root, &storage, table, batch).await?;
