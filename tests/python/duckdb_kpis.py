@@ -2,10 +2,14 @@
 compare kpi-query (DataFusion) against.
 
 usage: duckdb_kpis.py LAKE REFDIR FROM TO GRAIN [KPI ...]
+       duckdb_kpis.py LAKE REFDIR --sql QUERY
 
 LAKE holds the Delta tables (hotline_tickets, facility_changes, renovation_progress); each is
 read as the active Parquet files of its current version (`DeltaTable.file_uris()`), with the
-hive partition columns `district` and `month` as VARCHAR. REFDIR holds the reference tables as
+hive partition columns `district` and `month` as VARCHAR. The reference tables `lake-maintain
+load-reference` writes (communities, life_circles, community_assessments) are read from LAKE the
+same way; one not loaded yet is an empty table of its schema (REFERENCE_SCHEMAS, the contract of
+civicpulse_core::reference). REFDIR holds the built-in reference tables as
 kpi-query exports them: calendar.parquet, divisions.parquet, kpi_weight_versions.parquet.
 FROM and TO are inclusive local dates (YYYY-MM-DD); GRAIN is week, month, quarter (kpi-query
 accepts it too) or year. The views of sql/views are created in file-name order, then every KPI
@@ -15,7 +19,8 @@ Prints JSON {"K13": [{"district", "period": "YYYY-MM-DD", "item", "value", "nume
 "denominator"}, ...], ...}, rows sorted by district, period, item (NULL first).
 With DUCKDB_KPIS_TIMINGS=1 the seconds each KPI took go to stderr. With `--time N` (after
 GRAIN) each KPI runs N times and the JSON is {"timings": {"K13": {"p50": s, "runs": [s, ...]}}}
-instead (bench/run's query benchmark).
+instead (bench/run's query benchmark). With `--sql QUERY` it prints the rows of one query over
+the same tables and views as a JSON list of objects (dates as YYYY-MM-DD).
 """
 import datetime as dt
 import json
@@ -31,6 +36,39 @@ from deltalake import DeltaTable
 SQL_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "sql")
 DELTA_TABLES = ("hotline_tickets", "facility_changes", "renovation_progress")
 REF_TABLES = ("calendar", "divisions", "kpi_weight_versions")
+# The lake's reference tables and their schemas (services/core/src/reference.rs).
+REFERENCE_SCHEMAS = {
+    "communities": pa.schema([
+        ("community_code", pa.string()),
+        ("community_name", pa.string()),
+        ("street_code", pa.string()),
+        ("street_name", pa.string()),
+        ("district_code", pa.string()),
+        ("population", pa.int64()),
+        ("households", pa.int64()),
+        ("area_km2", pa.float64()),
+        ("under3_population", pa.int64()),
+        ("elderly_population", pa.int64()),
+        ("on_digital_platform", pa.bool_()),
+        ("functional_zone", pa.string()),
+        ("valid_from", pa.date32()),
+    ]),
+    "life_circles": pa.schema([
+        ("life_circle_id", pa.string()),
+        ("name", pa.string()),
+        ("level", pa.string()),
+        ("district_code", pa.string()),
+        ("valid_from", pa.date32()),
+    ]),
+    "community_assessments": pa.schema([
+        ("assessment_id", pa.string()),
+        ("community_code", pa.string()),
+        ("framework", pa.string()),
+        ("score", pa.float64()),
+        ("passed", pa.bool_()),
+        ("assessed_date", pa.date32()),
+    ]),
+}
 GRAINS = ("week", "month", "quarter", "year")
 COLUMNS = ("district", "period", "item", "value", "numerator", "denominator")
 
@@ -73,6 +111,50 @@ def define_delta(con: duckdb.DuckDBPyConnection, name: str, path: str) -> bool:
     return True
 
 
+def define_reference(con: duckdb.DuckDBPyConnection, name: str, path: str) -> None:
+    """A reference table of the lake: its active Parquet files, or an empty table of its schema
+    when it has not been loaded (or has no files)."""
+    files = []
+    if os.path.isdir(os.path.join(path, "_delta_log")):
+        files = DeltaTable(path).file_uris()
+    if not files:
+        con.register(f"__empty_{name}", REFERENCE_SCHEMAS[name].empty_table())
+        con.execute(f"CREATE TABLE {name} AS SELECT * FROM __empty_{name}")
+        con.unregister(f"__empty_{name}")
+        return
+    listing = ", ".join(quote(f) for f in files)
+    columns = ", ".join(REFERENCE_SCHEMAS[name].names)
+    con.execute(
+        f"CREATE VIEW {name} AS SELECT {columns} FROM read_parquet([{listing}], "
+        "hive_partitioning = false, union_by_name = true)"
+    )
+
+
+def connect(lake: str, refdir: str) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with the lake's tables, the reference tables and every view."""
+    con = duckdb.connect()
+    # Casts of TIMESTAMP WITH TIME ZONE (e.g. to DATE) then work in UTC, as in DataFusion.
+    con.execute("SET TimeZone = 'UTC'")
+    for name in DELTA_TABLES:
+        define_delta(con, name, os.path.join(lake, name))
+    for name in REFERENCE_SCHEMAS:
+        define_reference(con, name, os.path.join(lake, name))
+    for name in REF_TABLES:
+        path = os.path.join(refdir, f"{name}.parquet")
+        con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet({quote(path)})")
+
+    for f in sql_files("views"):
+        view = re.sub(r"^\d+_", "", f[: -len(".sql")])
+        with open(os.path.join(SQL_DIR, "views", f), encoding="utf-8") as fh:
+            body = strip_sql(fh.read())
+        try:
+            con.execute(f"CREATE VIEW {view} AS\n{body}")
+        except duckdb.Error as e:
+            # A missing base table leaves its views out; KPIs on them fail below.
+            print(f"duckdb_kpis: view {view} not created: {e}", file=sys.stderr)
+    return con
+
+
 def sql_files(sub: str) -> list[str]:
     d = os.path.join(SQL_DIR, sub)
     return sorted(f for f in os.listdir(d) if f.endswith(".sql"))
@@ -94,6 +176,13 @@ def cell(v):
 
 
 def main() -> None:
+    if len(sys.argv) == 5 and sys.argv[3] == "--sql":
+        cur = connect(sys.argv[1], sys.argv[2]).execute(sys.argv[4])
+        names = [d[0] for d in cur.description]
+        rows = [dict(zip(names, (cell(v) for v in r))) for r in cur.fetchall()]
+        json.dump(rows, sys.stdout, ensure_ascii=False)
+        sys.stdout.write("\n")
+        return
     if len(sys.argv) < 6:
         raise SystemExit(__doc__)
     lake, refdir = sys.argv[1], sys.argv[2]
@@ -108,24 +197,7 @@ def main() -> None:
         repeat, wanted = int(wanted[1]), wanted[2:]
     timings = os.environ.get("DUCKDB_KPIS_TIMINGS") == "1"
 
-    con = duckdb.connect()
-    # Casts of TIMESTAMP WITH TIME ZONE (e.g. to DATE) then work in UTC, as in DataFusion.
-    con.execute("SET TimeZone = 'UTC'")
-    for name in DELTA_TABLES:
-        define_delta(con, name, os.path.join(lake, name))
-    for name in REF_TABLES:
-        path = os.path.join(refdir, f"{name}.parquet")
-        con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet({quote(path)})")
-
-    for f in sql_files("views"):
-        view = re.sub(r"^\d+_", "", f[: -len(".sql")])
-        with open(os.path.join(SQL_DIR, "views", f), encoding="utf-8") as fh:
-            body = strip_sql(fh.read())
-        try:
-            con.execute(f"CREATE VIEW {view} AS\n{body}")
-        except duckdb.Error as e:
-            # A missing base table leaves its views out; KPIs on them fail below.
-            print(f"duckdb_kpis: view {view} not created: {e}", file=sys.stderr)
+    con = connect(lake, refdir)
 
     kpis = {f[: -len(".sql")]: f for f in sql_files("kpis")}
     ids = wanted or sorted(kpis)

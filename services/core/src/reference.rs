@@ -943,6 +943,7 @@ pub async fn write_table(
         ));
     }
     let url = root.table_url(table.name());
+    let missing = is_missing_local_table(&url);
     if let Ok(path) = url.to_file_path() {
         std::fs::create_dir_all(&path).map_err(|source| {
             lake_error(
@@ -954,9 +955,18 @@ pub async fn write_table(
             )
         })?;
     }
-    let mut delta = DeltaTable::try_from_url_with_storage_options(url, storage.clone())
-        .await
-        .map_err(fail)?;
+    let mut delta = if missing {
+        // Not loaded: asking delta-rs to load a table without a log logs an error.
+        deltalake::DeltaTableBuilder::from_url(url)
+            .map_err(fail)?
+            .with_storage_options(storage.clone())
+            .build()
+            .map_err(fail)?
+    } else {
+        DeltaTable::try_from_url_with_storage_options(url, storage.clone())
+            .await
+            .map_err(fail)?
+    };
     if delta.version().is_none() {
         let columns: StructType = table
             .schema()

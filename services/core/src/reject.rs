@@ -27,8 +27,14 @@ pub enum RejectClass {
     /// A well-formed district code that is not in the division table.
     UnknownDistrict,
     /// A street or community code that is malformed, not nested under its district, or not in
-    /// the configured community list.
+    /// the communities reference.
     InvalidDivisionCode,
+    /// The district field names a functional zone (e.g. 北京经济技术开发区), which has no GB code,
+    /// and no street or community code or name places the event in a GB district.
+    UnplacedFunctionalZone,
+    /// A facility or renovation event without `community_code` whose `community_name` matches
+    /// no community, or several, of its district in the communities reference.
+    UnresolvedCommunity,
     /// Passed validation, but the lake's writer refused the row (found by bisecting the batch
     /// whose write failed): a gap in validation to report, never a reason to stop landing.
     Unwritable,
@@ -48,6 +54,8 @@ impl RejectClass {
         Self::InvalidDistrictCode,
         Self::UnknownDistrict,
         Self::InvalidDivisionCode,
+        Self::UnplacedFunctionalZone,
+        Self::UnresolvedCommunity,
         Self::Unwritable,
     ];
 
@@ -65,6 +73,8 @@ impl RejectClass {
             Self::InvalidDistrictCode => "invalid_district_code",
             Self::UnknownDistrict => "unknown_district",
             Self::InvalidDivisionCode => "invalid_division_code",
+            Self::UnplacedFunctionalZone => "unplaced_functional_zone",
+            Self::UnresolvedCommunity => "unresolved_community",
             Self::Unwritable => "unwritable",
         }
     }

@@ -1,6 +1,7 @@
 //! The `main` of an ingest service: flags, configuration, telemetry, then the landing engine
 //! until SIGTERM or Ctrl-C.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,7 +9,10 @@ use std::sync::Arc;
 
 use clap::Parser;
 
-use crate::division::DivisionTable;
+use arrow::array::{Array, AsArray, RecordBatch, StringArray};
+use arrow::datatypes::Date32Type;
+
+use crate::division::{CommunityRecord, DivisionTable};
 use crate::event::Event;
 use crate::kafka::{DeadLetter, client_config, ensure_topics, landing_consumer, partition_count};
 use crate::lake::{FileSettings, LakeError, LakeRoot, LakeTable};
@@ -16,6 +20,7 @@ use crate::landing::{LandingEngine, LandingError, LandingSummary};
 use crate::metrics::{self, Metrics};
 use crate::normalise::Normaliser;
 use crate::pii::{CallerHasher, PiiError};
+use crate::reference::{self, ReferenceError, ReferenceTable};
 use crate::row::LakeRow;
 use crate::settings::{Settings, SettingsError};
 use crate::telemetry;
@@ -52,14 +57,9 @@ pub enum ServiceError {
     /// The hash key is unusable.
     #[error(transparent)]
     Pii(#[from] PiiError),
-    /// A reference file could not be read.
-    #[error("{path}: {source}")]
-    Reference {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
+    /// The communities reference in the lake could not be read.
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
     /// The metrics address is not an address.
     #[error("telemetry.http_addr {0:?} is not HOST:PORT")]
     HttpAddr(String),
@@ -158,15 +158,6 @@ pub async fn run_ingest_with<E: Event>(
     } else {
         None
     };
-    let mut divisions = DivisionTable::builtin();
-    if let Some(path) = &settings.divisions.community_list {
-        let codes =
-            DivisionTable::load_community_list(path).map_err(|source| ServiceError::Reference {
-                path: path.clone(),
-                source,
-            })?;
-        divisions = divisions.with_communities(codes);
-    }
     let addr: SocketAddr = settings
         .telemetry
         .http_addr
@@ -179,17 +170,15 @@ pub async fn run_ingest_with<E: Event>(
         }
     });
     let root = LakeRoot::parse(&settings.lake.root)?;
+    let storage: HashMap<_, _> = settings.lake.storage_options.clone().into_iter().collect();
+    let divisions = load_divisions(&root, &storage).await?;
     let files = FileSettings {
         zstd_level: settings.landing.zstd_level,
         target_file_size: settings.landing.target_file_size,
     };
-    let table = LakeTable::open_or_create(
-        root.table_url(E::TABLE),
-        E::Row::schema(),
-        files,
-        settings.lake.storage_options.clone().into_iter().collect(),
-    )
-    .await?;
+    let table =
+        LakeTable::open_or_create(root.table_url(E::TABLE), E::Row::schema(), files, storage)
+            .await?;
     let consumer = landing_consumer(&settings.kafka, metrics.clone())?;
     // The dead-letter topic mirrors the source topic's partitions.
     let kafka = client_config(&settings.kafka);
@@ -210,6 +199,61 @@ pub async fn run_ingest_with<E: Event>(
         metrics,
     );
     Ok(engine.run(shutdown).await?)
+}
+
+/// The division table with the lake's `communities` reference when it has one (and rows):
+/// community codes are then checked against it and names resolve to codes. Read once, at
+/// start: a reference loaded later takes effect when the service restarts. Without the table,
+/// codes are checked for form and nesting only and names are not resolved.
+pub async fn load_divisions(
+    root: &LakeRoot,
+    storage: &HashMap<String, String>,
+) -> Result<DivisionTable, ServiceError> {
+    let batch = reference::read_table(root, storage, ReferenceTable::Communities).await?;
+    let divisions = DivisionTable::builtin();
+    if batch.num_rows() == 0 {
+        tracing::info!("no communities reference in the lake: community names are not resolved");
+        return Ok(divisions);
+    }
+    let records = community_records(&batch);
+    tracing::info!(rows = records.len(), "communities reference loaded");
+    Ok(divisions.with_communities(records))
+}
+
+/// The rows of a `communities` batch (the reference module's schema) as the division table
+/// takes them.
+pub fn community_records(batch: &RecordBatch) -> Vec<CommunityRecord> {
+    let text = |name: &str| batch.column_by_name(name).map(|c| c.as_string::<i32>());
+    let (Some(code), Some(name), Some(street), Some(street_name), Some(district)) = (
+        text("community_code"),
+        text("community_name"),
+        text("street_code"),
+        text("street_name"),
+        text("district_code"),
+    ) else {
+        return Vec::new();
+    };
+    let zone = text("functional_zone");
+    let Some(from) = batch
+        .column_by_name("valid_from")
+        .and_then(|c| c.as_primitive_opt::<Date32Type>())
+    else {
+        return Vec::new();
+    };
+    let value = |a: &StringArray, i: usize| a.is_valid(i).then(|| a.value(i).to_owned());
+    (0..batch.num_rows())
+        .filter_map(|i| {
+            Some(CommunityRecord {
+                community_code: value(code, i)?,
+                community_name: value(name, i).unwrap_or_default(),
+                street_code: value(street, i).unwrap_or_default(),
+                street_name: value(street_name, i).unwrap_or_default(),
+                district_code: value(district, i)?,
+                functional_zone: zone.and_then(|z| value(z, i)),
+                valid_from: from.is_valid(i).then(|| from.value_as_date(i)).flatten()?,
+            })
+        })
+        .collect()
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

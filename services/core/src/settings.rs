@@ -173,15 +173,6 @@ impl LandingSettings {
     }
 }
 
-/// Reference data for validation.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct DivisionSettings {
-    /// A file listing the city's 12-digit community codes; when set, communities outside it are
-    /// rejected.
-    pub community_list: Option<PathBuf>,
-}
-
 /// Reference files `lake-maintain load-reference` loads into the lake (see
 /// [`crate::reference`]): CSV with a header, or Parquet, by extension. Unset: not loaded.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -262,8 +253,6 @@ pub struct Settings {
     pub lake: LakeSettings,
     /// Batching and files.
     pub landing: LandingSettings,
-    /// Reference data.
-    pub divisions: DivisionSettings,
     /// Reference files loaded into the lake.
     pub reference: ReferenceSettings,
     /// Logs and metrics.

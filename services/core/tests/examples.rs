@@ -1,6 +1,8 @@
 //! Every example under `schemas/examples/valid/` decodes and normalises; every example under
 //! `schemas/examples/invalid/` is rejected for the class its file name gives
-//! (`<schema>--<class>--<what>.json`); the committed JSON Schemas equal the generated ones.
+//! (`<schema>--<class>--<what>.json`); the same under `schemas/examples/with-reference/` with its
+//! `communities.csv` as the communities reference; the committed JSON Schemas equal the
+//! generated ones.
 
 use std::path::{Path, PathBuf};
 
@@ -24,21 +26,38 @@ fn normaliser() -> Normaliser {
     Normaliser::new(DivisionTable::builtin(), Some(hasher))
 }
 
+/// The division table with `schemas/examples/with-reference/communities.csv` as the lake's
+/// `communities` reference.
+fn normaliser_with_reference() -> Normaliser {
+    use civicpulse_core::reference::{self, ReferenceTable};
+    let path = schemas_dir().join("examples/with-reference/communities.csv");
+    let divisions = DivisionTable::builtin();
+    let batch = reference::read_file(ReferenceTable::Communities, &path, &divisions).unwrap();
+    let records = civicpulse_core::service::community_records(&batch);
+    assert_eq!(records.len(), batch.num_rows());
+    let hasher = CallerHasher::new(b"example-test-key-0123456789").unwrap();
+    Normaliser::new(divisions.with_communities(records), Some(hasher))
+}
+
 /// Decodes `bytes` as the stream named `schema`; `Ok(())` when it lands.
 fn decode_as(schema: &str, bytes: &[u8]) -> Result<(), Rejection> {
-    let ctx = normaliser();
+    decode_with(&normaliser(), schema, bytes)
+}
+
+fn decode_with(ctx: &Normaliser, schema: &str, bytes: &[u8]) -> Result<(), Rejection> {
     let max = LandingSettings::default().max_record_bytes;
     let at = SourcePosition::default();
     match schema {
-        "hotline_ticket" => decode::<HotlineTicket>(bytes, max, &ctx, at).map(drop),
-        "facility_change" => decode::<FacilityChange>(bytes, max, &ctx, at).map(drop),
-        "renovation_progress" => decode::<RenovationProgress>(bytes, max, &ctx, at).map(drop),
+        "hotline_ticket" => decode::<HotlineTicket>(bytes, max, ctx, at).map(drop),
+        "facility_change" => decode::<FacilityChange>(bytes, max, ctx, at).map(drop),
+        "renovation_progress" => decode::<RenovationProgress>(bytes, max, ctx, at).map(drop),
         other => panic!("unknown schema {other}"),
     }
 }
 
-fn examples(kind: &str) -> Vec<(String, Vec<String>, Vec<u8>)> {
-    let mut out: Vec<_> = std::fs::read_dir(schemas_dir().join("examples").join(kind))
+/// The examples under `schemas/examples/<dir>`: name, name parts, bytes.
+fn examples(dir: &str) -> Vec<(String, Vec<String>, Vec<u8>)> {
+    let mut out: Vec<_> = std::fs::read_dir(schemas_dir().join("examples").join(dir))
         .unwrap()
         .map(|e| e.unwrap().path())
         .map(|p| {
@@ -58,16 +77,28 @@ fn every_valid_example_lands() {
     for (name, parts, bytes) in valid {
         decode_as(&parts[0], &bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
     }
+    let ctx = normaliser_with_reference();
+    let valid = examples("with-reference/valid");
+    assert!(valid.len() >= 2);
+    for (name, parts, bytes) in valid {
+        decode_with(&ctx, &parts[0], &bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
 }
 
 #[test]
 fn every_invalid_example_is_rejected_for_its_class() {
-    let invalid = examples("invalid");
+    let plain = normaliser();
+    let with_reference = normaliser_with_reference();
+    let invalid = examples("invalid").into_iter().map(|e| (&plain, e)).chain(
+        examples("with-reference/invalid")
+            .into_iter()
+            .map(|e| (&with_reference, e)),
+    );
     let mut classes = std::collections::BTreeSet::new();
-    for (name, parts, bytes) in invalid {
+    for (ctx, (name, parts, bytes)) in invalid {
         let expected = RejectClass::parse(&parts[1])
             .unwrap_or_else(|| panic!("{name}: {} is not a reject class", parts[1]));
-        let rejection = decode_as(&parts[0], &bytes).expect_err(&name);
+        let rejection = decode_with(ctx, &parts[0], &bytes).expect_err(&name);
         assert_eq!(rejection.class, expected, "{name}: {rejection}");
         assert!(!rejection.message.is_empty());
         classes.insert(expected);
@@ -76,6 +107,27 @@ fn every_invalid_example_is_rejected_for_its_class() {
     // end to end in tests/tests/hostile_feed.rs).
     assert_eq!(classes.len(), RejectClass::ALL.len() - 1, "{classes:?}");
     assert!(!classes.contains(&RejectClass::Unwritable));
+}
+
+#[test]
+fn names_resolve_and_zones_are_placed_with_the_reference() {
+    let ctx = normaliser_with_reference();
+    let dir = schemas_dir().join("examples/with-reference/valid");
+    let bytes = std::fs::read(dir.join("facility_change--names-only.json")).unwrap();
+    let row = decode::<FacilityChange>(&bytes, 1 << 20, &ctx, SourcePosition::default()).unwrap();
+    assert_eq!(row.street_code.as_deref(), Some("110108012"));
+    assert_eq!(row.community_code.as_deref(), Some("110108012001"));
+    let bytes =
+        std::fs::read(dir.join("hotline_ticket--functional-zone-by-community-name.json")).unwrap();
+    let row = decode::<HotlineTicket>(&bytes, 1 << 20, &ctx, SourcePosition::default()).unwrap();
+    assert_eq!(row.district, "110115");
+    assert_eq!(row.community_code.as_deref(), Some("110115001001"));
+    // Without the reference the same names-only facility has no community.
+    let bytes = std::fs::read(dir.join("facility_change--names-only.json")).unwrap();
+    assert_eq!(
+        decode_as("facility_change", &bytes).unwrap_err().class,
+        RejectClass::MissingField
+    );
 }
 
 #[test]

@@ -12,6 +12,7 @@ use civicpulse_core::event::facility::FacilityChange;
 use civicpulse_core::event::hotline::HotlineTicket;
 use civicpulse_core::event::renovation::RenovationProgress;
 use civicpulse_core::lake::{LakeRoot, PARTITION_COLUMNS};
+use civicpulse_core::reference::ReferenceTable;
 use civicpulse_core::row::LakeRow;
 use civicpulse_core::settings::LakeSettings;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -214,7 +215,18 @@ impl QueryEngine {
         for (name, row_schema) in schemas {
             debug_assert!(TABLES.contains(&name));
             let url = root.table_url(name);
-            let schema = scan_schema(row_schema).await?;
+            let schema = scan_schema(row_schema, &PARTITION_COLUMNS).await?;
+            let provider = Arc::new(LakeTableProvider::new(name, url, storage.clone(), schema));
+            ctx.register_table(name, provider.clone())
+                .map_err(plan_error)?;
+            tables.push(provider);
+        }
+        // The reference tables `lake-maintain load-reference` writes: read like the event
+        // tables (latest, as_of or pinned version; empty until first loaded).
+        for table in ReferenceTable::ALL {
+            let name = table.name();
+            let schema = scan_schema(table.schema(), &[]).await?;
+            let url = root.table_url(name);
             let provider = Arc::new(LakeTableProvider::new(name, url, storage.clone(), schema));
             ctx.register_table(name, provider.clone())
                 .map_err(plan_error)?;
@@ -469,7 +481,10 @@ impl QueryEngine {
 /// The schema a Delta scan of a lake table reports, taken off an in-memory table created
 /// with the columns the ingest services create it with (so a table that does not exist yet
 /// has its schema too).
-async fn scan_schema(row_schema: SchemaRef) -> Result<SchemaRef, QueryError> {
+async fn scan_schema(
+    row_schema: SchemaRef,
+    partition_columns: &[&str],
+) -> Result<SchemaRef, QueryError> {
     use deltalake::kernel::StructType;
     use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
     let fail = |e: String| QueryError::Plan(format!("lake table schema: {e}"));
@@ -480,7 +495,7 @@ async fn scan_schema(row_schema: SchemaRef) -> Result<SchemaRef, QueryError> {
     let table = deltalake::DeltaTable::new_in_memory()
         .create()
         .with_columns(columns.fields().cloned())
-        .with_partition_columns(PARTITION_COLUMNS)
+        .with_partition_columns(partition_columns.iter().copied())
         .await
         .map_err(|e| fail(e.to_string()))?;
     crate::lake::scan_schema_of(&table).map_err(|e| fail(e.strip_backtrace()))

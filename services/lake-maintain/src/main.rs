@@ -30,8 +30,7 @@ const TABLES: [&str; 3] = ["hotline_tickets", "facility_changes", "renovation_pr
 
 #[derive(Debug, Parser)]
 #[command(
-    about = "Compacts, checkpoints and vacuums the civicpulse lake; `load-reference` loads the reference tables",
-    args_conflicts_with_subcommands = true
+    about = "Compacts, checkpoints and vacuums the civicpulse lake; `load-reference` loads the reference tables"
 )]
 struct Args {
     /// TOML configuration file (sections [maintain], [lake] and [reference]).
@@ -108,6 +107,10 @@ enum MaintainError {
         "no reference file to load: give --communities, --life-circles or --assessments, or set [reference] communities, life_circles or community_assessments"
     )]
     NoReferenceFiles,
+    #[error(
+        "--once, --interval-secs and --vacuum-retention-secs are for maintenance rounds, not load-reference"
+    )]
+    RoundFlagsWithLoad,
     #[error("{table}: {source}")]
     Table {
         table: String,
@@ -257,6 +260,9 @@ async fn run(args: Args) -> Result<(), MaintainError> {
         settings.lake.root = lake;
     }
     if let Some(Command::LoadReference(load)) = args.command {
+        if args.once || args.interval_secs.is_some() || args.vacuum_retention_secs.is_some() {
+            return Err(MaintainError::RoundFlagsWithLoad);
+        }
         return load_reference(&settings, load).await;
     }
     if let Some(secs) = args.interval_secs {

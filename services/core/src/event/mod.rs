@@ -146,8 +146,9 @@ macro_rules! raw_event {
             pub street_code: Option<String>,
             /// 街道名称.
             pub street_name: Option<String>,
-            /// 社区代码 (12 digits, nested under the street).
+            /// 社区代码 (12 digits, nested under the street). Facility and renovation events need one: when it is absent or empty, the ingest resolves `community_name` within the district through the communities reference and refuses the event if it cannot.
             #[schemars(regex(pattern = r"^[0-9]{12}$"))]
+            #[serde(default, skip_serializing_if = "crate::event::IntoOption::is_absent")]
             pub community_code: $community,
             /// 社区名称.
             pub community_name: Option<String>,
@@ -272,16 +273,27 @@ pub(crate) use row_with_envelope;
 pub trait IntoOption {
     /// The value, if any.
     fn into_option(self) -> Option<String>;
+    /// Whether there is no value.
+    fn is_absent(&self) -> bool;
 }
 
+/// A field absent from the record (decoded as empty) or empty is `None`.
 impl IntoOption for String {
     fn into_option(self) -> Option<String> {
-        Some(self)
+        (!self.is_empty()).then_some(self)
+    }
+
+    fn is_absent(&self) -> bool {
+        self.is_empty()
     }
 }
 
 impl IntoOption for Option<String> {
     fn into_option(self) -> Option<String> {
         self
+    }
+
+    fn is_absent(&self) -> bool {
+        self.is_none()
     }
 }
