@@ -4,7 +4,7 @@
 -- unit: 家
 -- kind: flow
 -- grain: district × week
--- definition: COUNT of facilities with facility_type IN ('elderly_service_center') whose opening (first operating state) falls in the period, by opening date = opened_date of that state (its event_date when NULL); not stock (存量登记 on the first event unless planned/under construction then, or opened before the district's registry start); each facility at most once (reopening does not count again); late entries (补录) in their opening period
+-- definition: COUNT of facilities with facility_type IN ('elderly_service_center') whose opening (first operating state) falls in the period, by opening date = opened_date of that state (its event_date when NULL); not stock (存量登记 on the first event unless planned/under construction then, or opened before the district's registry start); each facility at most once (reopening does not count again); late entries (补录) in their opening period. The official rule of 新建 (new) was not found; the rule chosen: 新建 = 建成投用, a facility counted once at its opening.
 -- published: 海淀 2024 新建养老服务中心 15家 (published-figures.md)
 -- Opening rule (view facility_openings): a facility counts once, in the period of its opening
 -- date, when it becomes operating. Its opening is its first event (in the order facility_version,

@@ -4,7 +4,7 @@
 -- unit: 个
 -- kind: stock
 -- grain: district × week
--- definition: SUM(charging_points) of the ev_charger facilities operating at the stock date; stock date = the earlier of the period's last day and the range's end; the state of a facility at the stock date = its latest event (by facility_version, then event_time, then Kafka position; resends once) with event_date <= the stock date (a late entry joins the stock from the day it was registered); only status = 'operating' counts (planned, under_construction, suspended and closed facilities are not stock); a NULL charging_points carries the facility's last reported value forward (missing is not zero; never reported adds 0)
+-- definition: SUM(charging_points) of the ev_charger facilities operating at the stock date; stock date = the earlier of the period's last day and the range's end; the state of a facility at the stock date = its latest event (by facility_version, then event_time, then Kafka position; resends once) with event_date <= the stock date (a late entry joins the stock from the day it was registered); only status = 'operating' counts (planned, under_construction, suspended and closed facilities are not stock); a NULL charging_points carries the facility's last reported value forward (missing is not zero; never reported adds 0). The official rule of 保有量 was not found; the rule chosen counts operating chargers only.
 -- published: 海淀 充电桩 4.5万个 (published-figures.md)
 WITH periods AS (
     -- one row per period: its stock date, the period's last day within the range

@@ -4,7 +4,7 @@
 -- unit: 个
 -- kind: stock
 -- grain: district × week
--- definition: COUNT of the deliberation_hall facilities operating at the stock date; stock date = the earlier of the period's last day and the range's end; the state of a facility at the stock date = its latest event (by facility_version, then event_time, then Kafka position; resends once) with event_date <= the stock date (a late entry joins the stock from the day it was registered); only status = 'operating' counts (planned, under_construction, suspended and closed facilities are not stock)
+-- definition: COUNT of the deliberation_hall facilities operating at the stock date; stock date = the earlier of the period's last day and the range's end; the state of a facility at the stock date = its latest event (by facility_version, then event_time, then Kafka position; resends once) with event_date <= the stock date (a late entry joins the stock from the day it was registered); only status = 'operating' counts (planned, under_construction, suspended and closed facilities are not stock). The official rule was not found; the rule chosen counts operating halls only.
 -- published: 海淀 社区会客议事厅 122 (published-figures.md)
 WITH periods AS (
     -- one row per period: its stock date, the period's last day within the range

@@ -4,7 +4,7 @@
 -- unit: 个
 -- kind: stock
 -- grain: district × month
--- definition: COUNT(DISTINCT community_code) of renovation projects whose last known investment_completed_cum_yuan as of the stock date (the earlier of the period's last day and the range's end) is > 0: the project's state is its latest event with status_date <= the stock date (events ordered by event_time, then Kafka position; a resend counts once), and an event without the figure carries the project's last value sent before it forward (an event with NULL investment does not drop the community). Community of that state.
+-- definition: COUNT(DISTINCT community_code) of renovation projects whose last known investment_completed_cum_yuan as of the stock date (the earlier of the period's last day and the range's end) is > 0: the project's state is its latest event with status_date <= the stock date (events ordered by status_date (the date the status took effect), then event_time, then Kafka position; a resend counts once), and an event without the figure carries the project's last value sent before it forward (an event with NULL investment does not drop the community). Community of that state.
 -- published: 重庆 2024 投资覆盖 108个社区 (published-figures.md)
 WITH periods AS (
     -- one row per period: its stock date, the period's last day within the range

@@ -1,15 +1,21 @@
 -- renovation_history: SCD2 of renovation projects, with each project's status history and the
 -- values it carries forward. Grain: one row per renovation event. Key: event_id.
 --
--- Order of a project's events (event_seq, 1, 2, …): event_time, then Kafka position
--- (kafka_partition, kafka_offset; the same order as kafka_partition * 2^40 + kafka_offset);
--- a resend is one event (renovation_events). previous_status is the to_status of the project's
--- previous event in this order: the KPIs use it, never the feed's optional from_status.
+-- Order of a project's events (event_seq, 1, 2, …): status_date (状态变更日期, the date the
+-- status took effect), then event_time, then Kafka position (kafka_partition, kafka_offset; the
+-- same order as kafka_partition * 2^40 + kafka_offset); a resend is one event
+-- (renovation_events). Within one status_date this is the catalogue's rule (event_time, then
+-- Kafka position); status_date comes first so that a report filed late about an earlier date
+-- (a re-sent old completion, a late progress report) takes its place in the project's history
+-- instead of overriding what took effect after it, and a correction of a status's date moves
+-- it. previous_status is the to_status of the project's previous event in this order: the KPIs
+-- use it, never the feed's optional from_status.
 --
 -- Validity: each event is the project's state from valid_from = its status_date (inclusive) to
--- valid_to = the earliest status_date of the project's later events (exclusive; NULL for the
--- latest), so the state at a date d is the one row with valid_from <= d AND (valid_to IS NULL
--- OR valid_to > d): the project's latest event (in the order above) with status_date <= d.
+-- valid_to = the status_date of the project's next event (exclusive; NULL for the last), so
+-- the state at a date d is the one row with valid_from <= d AND (valid_to IS NULL OR valid_to >
+-- d): the project's last event (in the order above) with status_date <= d (of several events
+-- of one status_date, the last by event_time, then Kafka position).
 --
 -- Carried forward (missing is not zero): *_cf is the last non-NULL value of the column among
 -- the project's events up to and including this one, NULL only while no value was ever sent:
@@ -53,47 +59,47 @@ FROM (
             status_date AS valid_from,
             ROW_NUMBER() OVER (
                 PARTITION BY project_id
-                ORDER BY event_time, kafka_partition, kafka_offset, event_id
+                ORDER BY status_date, event_time, kafka_partition, kafka_offset, event_id
             ) AS event_seq,
             LAG(to_status) OVER (
                 PARTITION BY project_id
-                ORDER BY event_time, kafka_partition, kafka_offset, event_id
+                ORDER BY status_date, event_time, kafka_partition, kafka_offset, event_id
             ) AS previous_status,
             MIN(status_date) OVER (
                 PARTITION BY project_id
-                ORDER BY event_time, kafka_partition, kafka_offset, event_id
+                ORDER BY status_date, event_time, kafka_partition, kafka_offset, event_id
                 ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING
             ) AS valid_to,
             -- n_x: how many values of x the project has sent up to this event; the rows of one
             -- (project_id, n_x) share the value sent at the first of them.
             COUNT(investment_completed_cum_yuan) OVER (
                 PARTITION BY project_id
-                ORDER BY event_time, kafka_partition, kafka_offset, event_id
+                ORDER BY status_date, event_time, kafka_partition, kafka_offset, event_id
                 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
             ) AS n_investment,
             COUNT(quantity_completed_cum) OVER (
                 PARTITION BY project_id
-                ORDER BY event_time, kafka_partition, kafka_offset, event_id
+                ORDER BY status_date, event_time, kafka_partition, kafka_offset, event_id
                 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
             ) AS n_quantity,
             COUNT(quantity_unit) OVER (
                 PARTITION BY project_id
-                ORDER BY event_time, kafka_partition, kafka_offset, event_id
+                ORDER BY status_date, event_time, kafka_partition, kafka_offset, event_id
                 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
             ) AS n_unit,
             COUNT(elevators_count) OVER (
                 PARTITION BY project_id
-                ORDER BY event_time, kafka_partition, kafka_offset, event_id
+                ORDER BY status_date, event_time, kafka_partition, kafka_offset, event_id
                 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
             ) AS n_elevators,
             COUNT(households_benefited) OVER (
                 PARTITION BY project_id
-                ORDER BY event_time, kafka_partition, kafka_offset, event_id
+                ORDER BY status_date, event_time, kafka_partition, kafka_offset, event_id
                 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
             ) AS n_households,
             COUNT(compound_id) OVER (
                 PARTITION BY project_id
-                ORDER BY event_time, kafka_partition, kafka_offset, event_id
+                ORDER BY status_date, event_time, kafka_partition, kafka_offset, event_id
                 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
             ) AS n_compound
         FROM renovation_events e

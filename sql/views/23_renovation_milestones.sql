@@ -1,9 +1,10 @@
 -- renovation_milestones: the start and the completion each renovation project counts with
 -- (K13, K14, K15, K16, K21), from the project's status history (renovation_history: events
--- in the order event_time, then Kafka position; a resend is one event; from_status unused).
+-- in the order status_date, then event_time, then Kafka position; a resend is one event;
+-- from_status unused).
 -- Grain: one row per project and milestone. Key: (project_id, milestone).
 --
--- milestone 'completed': only a project whose latest event has status completed or accepted
+-- milestone 'completed': only a project whose last event has status completed or accepted
 -- ("done"); the first event of its final unbroken run of done events. So a resend, a second
 -- completion event, a correction that repeats completed, and the acceptance after a
 -- completion count nothing more; a project that jumps to accepted completes with that event;
