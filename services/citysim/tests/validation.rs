@@ -6,6 +6,7 @@ mod common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use chrono::Datelike;
 use citysim::clock;
 use citysim::truth::{Kpis, PeriodTruth};
 use citysim::{MemorySink, RecordKind, Topic};
@@ -20,6 +21,7 @@ use common::{Row, land, normaliser};
 struct Recomputed {
     received: i64,
     received_wc: i64,
+    proactive: i64,
     valid: i64,
     contacted: i64,
     resolved: i64,
@@ -40,6 +42,7 @@ impl Recomputed {
         Self {
             received: k.hotline_tickets_received,
             received_wc: k.hotline_wc_tickets_received,
+            proactive: k.hotline_proactive_received,
             valid: k.hotline_valid_visits,
             contacted: k.hotline_contacted,
             resolved: k.hotline_resolved,
@@ -75,8 +78,10 @@ struct PeriodFields {
     build_projects: i64,
     quantity: BTreeMap<String, i64>,
     closed: i64,
+    closed_no_due: i64,
     closed_on_time: i64,
     reopened: i64,
+    zero_request_months: i64,
 }
 
 impl PeriodFields {
@@ -103,8 +108,10 @@ impl PeriodFields {
                 .filter(|(_, v)| *v != 0)
                 .collect(),
             closed: p.hotline_closed,
+            closed_no_due: p.hotline_closed_no_due,
             closed_on_time: p.hotline_closed_on_time,
             reopened: p.hotline_reopened,
+            zero_request_months: p.hotline_zero_request_community_months,
         }
     }
 }
@@ -265,13 +272,14 @@ fn recompute_facilities(
 }
 
 /// Recomputes [`PeriodFields`] per district from the distinct landed renovation rows and the
-/// latest row of every ticket, by the renovation definitions (counted completions and starts,
+/// rows of every ticket (in send order: version, then time), by the renovation definitions (counted completions and starts,
 /// figures carried forward); parking projects in `registry` (a parking lot's
 /// source_record_id) are left out of K07.
 fn recompute_period(
     renovation: &[Box<RenovationProgressRow>],
     registry: &HashSet<String>,
-    latest_tickets: &[&HotlineTicketRow],
+    tickets: &[Vec<&HotlineTicketRow>],
+    community_counts: &BTreeMap<String, usize>,
     (from, to): (Date, Date),
 ) -> BTreeMap<String, PeriodFields> {
     let mut out: BTreeMap<String, PeriodFields> = BTreeMap::new();
@@ -348,18 +356,69 @@ fn recompute_period(
             out.entry(district).or_default().compounds += 1;
         }
     }
-    for r in latest_tickets {
-        let Some(closed) = r.closed_time else {
+    // K30: each ticket's first closure by its closed_time (on time against its due_time, its
+    // own count without one); reopen events by their date.
+    let local = |t: civicpulse_core::row::Timestamp| Date(clock::local_day(t.0.div_euclid(1000)));
+    for rows in tickets {
+        if let Some(r) = rows
+            .iter()
+            .find(|r| r.event_type == "hotline.ticket_closed")
+        {
+            let closed = r.closed_time.expect("a closure has a closed_time");
+            if in_period(local(closed)) {
+                let e = out.entry(r.district.clone()).or_default();
+                e.closed += 1;
+                match r.due_time {
+                    None => e.closed_no_due += 1,
+                    Some(due) => e.closed_on_time += i64::from(closed <= due),
+                }
+            }
+        }
+        for r in rows
+            .iter()
+            .filter(|r| r.event_type == "hotline.ticket_reopened")
+        {
+            if in_period(r.event_date) {
+                out.entry(r.district.clone()).or_default().reopened += 1;
+            }
+        }
+    }
+    // K29: community-months of the whole months of the period without a complaint, help or
+    // report received there (community: the intake's, else the first one sent).
+    let months: Vec<(i32, i32)> = (from.0..=to.0)
+        .filter(|&d| clock::date(d).day() == 1)
+        .map(|d| {
+            (
+                d,
+                clock::day_of(
+                    clock::date(d)
+                        .checked_add_months(chrono::Months::new(1))
+                        .unwrap(),
+                ) - 1,
+            )
+        })
+        .filter(|&(_, end)| end <= to.0)
+        .collect();
+    let mut requested: HashSet<(String, String, i32)> = HashSet::new();
+    for rows in tickets {
+        let intake = rows[0];
+        assert_eq!(intake.event_type, "hotline.ticket_created");
+        let Some(community) = rows.iter().find_map(|r| r.community_code.clone()) else {
             continue;
         };
-        let day = Date(clock::local_day(closed.0.div_euclid(1000)));
-        if !in_period(day) {
-            continue;
+        let day = local(intake.received_time).0;
+        if matches!(
+            intake.request_type.as_str(),
+            "complaint" | "help" | "report"
+        ) && let Some(&(month, _)) = months.iter().find(|(a, b)| (*a..=*b).contains(&day))
+        {
+            requested.insert((intake.district.clone(), community, month));
         }
-        let e = out.entry(r.district.clone()).or_default();
-        e.closed += 1;
-        e.closed_on_time += i64::from(r.due_time.is_some_and(|due| closed <= due));
-        e.reopened += i64::from(r.reopen_count.unwrap_or(0) > 0);
+    }
+    for (district, &n) in community_counts {
+        let zeros = months.len() as i64 * n as i64
+            - requested.iter().filter(|r| &r.0 == district).count() as i64;
+        out.entry(district.clone()).or_default().zero_request_months += zeros;
     }
     for e in out.values_mut() {
         e.quantity.retain(|_, v| *v != 0);
@@ -382,14 +441,7 @@ fn valid_events_land_bad_ones_are_rejected_and_the_truth_matches_the_rows() {
     let mut by_class: BTreeMap<(Topic, String), u64> = BTreeMap::new();
     let mut counts: BTreeMap<Topic, (u64, u64)> = BTreeMap::new();
     let mut got: BTreeMap<(String, String), Recomputed> = BTreeMap::new();
-    let mut latest: HashMap<
-        String,
-        (
-            i32,
-            String,
-            Option<Box<civicpulse_core::event::hotline::HotlineTicketRow>>,
-        ),
-    > = HashMap::new();
+    let mut tickets: HashMap<String, Vec<Box<HotlineTicketRow>>> = HashMap::new();
     let mut hashed = 0;
     let mut renovation = Vec::new();
     let mut facilities = Vec::new();
@@ -443,12 +495,17 @@ fn valid_events_land_bad_ones_are_rejected_and_the_truth_matches_the_rows() {
                 if r.event_type == "hotline.ticket_created" {
                     e.received += 1;
                     e.received_wc += i64::from(r.wc_category.is_some());
+                    e.proactive += i64::from(r.is_proactive == Some(true));
                 }
-                let slot = latest
-                    .entry(r.ticket_id.clone())
-                    .or_insert((0, String::new(), None));
-                assert!(r.ticket_version > slot.0, "versions increase in send order");
-                *slot = (r.ticket_version, r.district.clone(), Some(r));
+                let rows = tickets.entry(r.ticket_id.clone()).or_default();
+                if let Some(last) = rows.last() {
+                    // Some sources repeat a version: the event time breaks the tie.
+                    assert!(
+                        (last.ticket_version, last.event_time) < (r.ticket_version, r.event_time),
+                        "versions, then times, increase in send order"
+                    );
+                }
+                rows.push(r);
             }
             Row::Facility(r) => {
                 assert_eq!(key, r.facility_id.as_bytes());
@@ -460,16 +517,19 @@ fn valid_events_land_bad_ones_are_rejected_and_the_truth_matches_the_rows() {
             }
         }
     }
-    // hotline_ticket_latest: surveyed/archived rows with a valid visit, by their own date.
-    let latest: Vec<(String, Box<HotlineTicketRow>)> = latest
-        .into_values()
-        .map(|(_, district, row)| (district, row.unwrap()))
+    // K25–K28: each ticket at its last valid survey, with that survey's answers.
+    let tickets: Vec<Vec<&HotlineTicketRow>> = tickets
+        .values()
+        .map(|rows| rows.iter().map(|r| &**r).collect())
         .collect();
-    for (district, r) in &latest {
-        let district = district.clone();
-        if matches!(r.status.as_str(), "surveyed" | "archived") && r.is_valid_visit == Some(true) {
+    for rows in &tickets {
+        if let Some(r) = rows
+            .iter()
+            .rev()
+            .find(|r| r.event_type == "hotline.ticket_surveyed" && r.is_valid_visit == Some(true))
+        {
             let e = got
-                .entry((district, week(r.event_date.to_naive())))
+                .entry((r.district.clone(), week(r.event_date.to_naive())))
                 .or_default();
             e.valid += 1;
             e.contacted += i64::from(r.contacted == Some(true));
@@ -519,7 +579,6 @@ fn valid_events_land_bad_ones_are_rejected_and_the_truth_matches_the_rows() {
     }
 
     // The period fields of K07 (renovation part) and K16–K22, K30.
-    let tickets: Vec<&HotlineTicketRow> = latest.iter().map(|(_, r)| &**r).collect();
     let day = |s: &str| Date::from_naive(s.parse().unwrap());
     let period = (day(&truth.run.from), day(&truth.run.to));
     let registry: HashSet<String> = facilities
@@ -527,7 +586,12 @@ fn valid_events_land_bad_ones_are_rejected_and_the_truth_matches_the_rows() {
         .filter(|r| r.facility_type == "parking_lot")
         .filter_map(|r| r.source_record_id.clone())
         .collect();
-    let got = recompute_period(&renovation, &registry, &tickets, period);
+    let communities: BTreeMap<String, usize> = truth
+        .districts
+        .iter()
+        .map(|(code, d)| (code.clone(), d.communities))
+        .collect();
+    let got = recompute_period(&renovation, &registry, &tickets, &communities, period);
     let expected: BTreeMap<String, PeriodFields> = truth
         .districts
         .iter()
