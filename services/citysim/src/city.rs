@@ -23,6 +23,8 @@ pub struct Street {
     pub code: String,
     /// Name, e.g. `学院路街道`.
     pub name: String,
+    /// Functional zone the street is administered by (e.g. `北京经济技术开发区`), if any.
+    pub zone: Option<&'static str>,
 }
 
 /// A residents'-committee community (社区).
@@ -46,6 +48,18 @@ pub struct Community {
     pub compounds: Vec<String>,
     /// Year the oldest compounds were built (old compounds are renovation candidates).
     pub built_year: i16,
+    /// Area in km² (reference data).
+    pub area_km2: f64,
+    /// Residents under three (reference data).
+    pub under3: u32,
+    /// Residents aged 60 and over (reference data).
+    pub elderly: u32,
+    /// Whether the community is on the district's digital platform (e.g. 掌上海淀).
+    pub on_platform: bool,
+    /// Index of its 5-minute life circle in the district.
+    pub circle5: u32,
+    /// Index of its 15-minute life circle in the district.
+    pub circle15: u32,
 }
 
 /// A district (区) or county (县) of the simulated city.
@@ -139,14 +153,19 @@ impl City {
                 ))
             })?;
             let mut rng = rng::rng(seed, Purpose::City, index as u64);
-            districts.push(build_district(
+            let mut district = build_district(
                 &mut rng,
                 index,
                 dp,
                 entry.name_zh.clone(),
                 full[index],
                 scale,
-            ));
+            );
+            // Reference attributes draw from a stream of their own, so the communities above
+            // are the same whether or not they exist.
+            let mut rng = rng::rng(seed, Purpose::City, ATTRIBUTE_STREAM + index as u64);
+            attributes(&mut rng, profile, &mut district);
+            districts.push(district);
         }
         Ok(Self { profile, districts })
     }
@@ -159,6 +178,81 @@ impl City {
     /// Communities of the simulated city.
     pub fn communities(&self) -> usize {
         self.districts.iter().map(|d| d.communities.len()).sum()
+    }
+}
+
+/// Stream index offset of the reference attributes' random stream.
+const ATTRIBUTE_STREAM: u64 = 1 << 20;
+
+/// Communities a 15-minute life circle gathers at most (Hangzhou drew 344 for ~2,100).
+const PER_CIRCLE15: usize = 8;
+
+/// Reference attributes of the district's streets and communities: functional zones, area,
+/// under-three and elderly residents, the digital platform, and the life circles.
+fn attributes(rng: &mut SimRng, profile: &CityProfile, d: &mut District) {
+    // Functional zones administer the last streets (by code) of their districts.
+    for &(code, zone, share) in profile.zones {
+        if code == d.code {
+            let n = d.streets.len();
+            let k = ((n as f64 * share).round() as usize).clamp(1, n);
+            for s in &mut d.streets[n - k..] {
+                s.zone = Some(zone);
+            }
+        }
+    }
+    let (elderly_base, under3_base) = profile.age_shares;
+    // A district's exact platform figure (掌上海淀's 327), or the city's share.
+    let exact = profile
+        .platform_figures
+        .iter()
+        .find(|(code, _)| *code == d.code)
+        .map(|&(_, v)| {
+            ((f64::from(v) * d.communities.len() as f64 / d.full_communities.max(1) as f64).round()
+                as usize)
+                .min(d.communities.len())
+        });
+    let mut on: Vec<bool> = match exact {
+        Some(k) => {
+            let mut idx: Vec<usize> = (0..d.communities.len()).collect();
+            for i in 0..k {
+                let j = rng::int(rng, i as i64, idx.len() as i64 - 1) as usize;
+                idx.swap(i, j);
+            }
+            let mut on = vec![false; idx.len()];
+            for &i in &idx[..k] {
+                on[i] = true;
+            }
+            on
+        }
+        None => d
+            .communities
+            .iter()
+            .map(|_| rng::chance(rng, profile.platform_share))
+            .collect(),
+    };
+    let median_density = 8_000.0 + 4_000.0 * (f64::from(d.profile.population) / 1e6);
+    let mut circle15 = 0u32;
+    let mut in_circle = 0usize;
+    let mut last_street = usize::MAX;
+    for (i, c) in d.communities.iter_mut().enumerate() {
+        let density = rng::lognormal(rng, median_density, 0.5).clamp(1_500.0, 60_000.0);
+        c.area_km2 = ((f64::from(c.population) / density).max(0.02) * 1000.0).round() / 1000.0;
+        let age = 0.75 + f64::from(2015 - c.built_year) / 100.0;
+        let elderly = elderly_base * age * rng::uniform(rng, 0.85, 1.15);
+        c.elderly = (f64::from(c.population) * elderly.min(0.6)).round() as u32;
+        let under3 = rng::lognormal(rng, under3_base, 0.25).clamp(0.005, 0.06);
+        c.under3 = (f64::from(c.population) * under3).round() as u32;
+        c.on_platform = std::mem::take(&mut on[i]);
+        // Four 5-minute circles for every five communities, as the facility feed numbers them.
+        c.circle5 = (i * 4 / 5) as u32;
+        // 15-minute circles gather up to eight neighbouring communities of one street.
+        if i > 0 && (c.street != last_street || in_circle == PER_CIRCLE15) {
+            circle15 += 1;
+            in_circle = 0;
+        }
+        in_circle += 1;
+        last_street = c.street;
+        c.circle15 = circle15;
     }
 }
 
@@ -202,6 +296,7 @@ fn build_district(
             Street {
                 code: format!("{}{number:03}", profile.code),
                 name,
+                zone: None,
             }
         })
         .collect();
@@ -241,6 +336,12 @@ fn build_district(
                 lat: profile.lat + rng::normal(rng) * spread * 0.8,
                 compounds,
                 built_year: rng::int(rng, 1965, 2015) as i16,
+                area_km2: 0.0,
+                under3: 0,
+                elderly: 0,
+                on_platform: false,
+                circle5: 0,
+                circle15: 0,
             }
         })
         .collect();

@@ -74,11 +74,17 @@ pub enum Metric {
     CareStationsOpened,
     /// K03.
     MealPointsOpened,
+    /// K03 part: community canteens opened.
+    CanteensOpened,
+    /// K05 numerator: childcare places of operating childcare centres (stock).
+    ChildcarePlacesStock,
+    /// K06: charging points of operating EV chargers (stock).
+    ChargingPointsStock,
     /// K04.
     InclusiveChildcarePlaces,
     /// K07 (facility part).
     ParkingSpaces,
-    /// K06 flow (stock = cumulative sum).
+    /// K06 flow: charging points added (high-water mark, any facility type).
     ChargingPoints,
     /// `facility.created` events.
     FacilitiesCreated,
@@ -122,18 +128,46 @@ pub enum Metric {
     Closed,
     /// K30: those closed by their `due_time`.
     ClosedOnTime,
-    /// K30: those with `reopen_count > 0`.
+    /// K30 `reopen_rate` numerator: `hotline.ticket_reopened` events, by their local date.
     Reopened,
+    /// K30 `no_due_time`: tickets whose first closure carries no `due_time`, by its date.
+    ClosedNoDue,
+    /// K35 numerator: received tickets with `is_proactive` (on `hotline.ticket_created`).
+    ProactiveReceived,
+    /// K29: a community with an in-scope request (complaint, help, report) received in a
+    /// month: `value` is the community index, `day` the first day of that month.
+    RequestCommunity,
     /// Change of the stock of facilities of type `FacilityType::ALL[i]`.
     Stock(u8),
     /// K17: change of the number of projects whose latest status is `ProjectStatus::ALL[i]`.
     Status(u8),
     /// K22: change of `quantity_completed_cum` (hundredths) in unit `QuantityUnit::ALL[i]`.
     Quantity(u8),
+    /// A per-key amount, kept apart from the daily sums: kind ([`keyed`]) and key (a
+    /// community, circle or compound); `value` is the change of the amount.
+    Keyed(u8, u32),
+}
+
+/// Kinds of [`Metric::Keyed`] amounts.
+pub mod keyed {
+    /// Operating facilities of basic group `g` (0–4, K09) in community `key`: kind `BASIC + g`.
+    pub const BASIC: u8 = 0;
+    /// Floor area (hundredths of m²) of operating community service stations in community
+    /// `key` (K10).
+    pub const STATION_FLOOR: u8 = 5;
+    /// Operating facilities of type `key & 0xFF` in 5-minute circle `key >> 8` (K12).
+    pub const CIRCLE5: u8 = 6;
+    /// Operating facilities of type `key & 0xFF` in 15-minute circle `key >> 8` (K12).
+    pub const CIRCLE15: u8 = 7;
+    /// Carried-forward completed investment (fen) of the projects of community `key` (K33).
+    pub const COMMUNITY_INVESTMENT: u8 = 8;
+    /// Counted completions of old compound `key` (K16 compounds: counted once, at the
+    /// earliest day with a completion left standing).
+    pub const COMPOUND_COMPLETION: u8 = 9;
 }
 
 /// Metrics that are not per facility type, project status or quantity unit.
-pub const FIXED_METRICS: usize = 34;
+pub const FIXED_METRICS: usize = Metric::FIXED.len();
 
 /// Per-type facility stocks ([`Metric::Stock`]).
 pub const STOCK_METRICS: usize = FacilityType::ALL.len();
@@ -155,7 +189,7 @@ pub fn compound_key(community: usize, compound: usize) -> i64 {
 
 impl Metric {
     /// Every metric except the per-type, per-status and per-unit ones, in tally order.
-    pub const FIXED: [Metric; FIXED_METRICS] = [
+    pub const FIXED: &'static [Metric] = &[
         Metric::TicketsReceived,
         Metric::TicketsReceivedWc,
         Metric::ValidVisits,
@@ -166,6 +200,9 @@ impl Metric {
         Metric::ServiceCentresOpened,
         Metric::CareStationsOpened,
         Metric::MealPointsOpened,
+        Metric::CanteensOpened,
+        Metric::ChildcarePlacesStock,
+        Metric::ChargingPointsStock,
         Metric::InclusiveChildcarePlaces,
         Metric::ParkingSpaces,
         Metric::ChargingPoints,
@@ -190,13 +227,19 @@ impl Metric {
         Metric::Closed,
         Metric::ClosedOnTime,
         Metric::Reopened,
+        Metric::ClosedNoDue,
+        Metric::ProactiveReceived,
+        Metric::RequestCommunity,
     ];
 
     /// Whether the metric names a distinct key (in `value`) rather than adding an amount.
     pub fn is_distinct(self) -> bool {
         matches!(
             self,
-            Metric::InfillCommunity | Metric::CompoundCompleted | Metric::InvestedCommunity
+            Metric::InfillCommunity
+                | Metric::CompoundCompleted
+                | Metric::InvestedCommunity
+                | Metric::RequestCommunity
         )
     }
 
@@ -206,6 +249,7 @@ impl Metric {
             Metric::Stock(i) => FIXED_METRICS + usize::from(i),
             Metric::Status(i) => FIXED_METRICS + STOCK_METRICS + usize::from(i),
             Metric::Quantity(i) => FIXED_METRICS + STOCK_METRICS + STATUS_METRICS + usize::from(i),
+            Metric::Keyed(..) => panic!("keyed amounts have no daily slot"),
             m => Metric::FIXED
                 .iter()
                 .position(|&f| f == m)

@@ -1,14 +1,22 @@
 //! The facility registry: a starting stock per community across the reference's facility types,
-//! then creations, capacity changes, closures and reopenings over the period, and the generator
-//! of their `facility_change` events.
+//! then openings, capacity changes, information updates, suspensions, closures and reopenings
+//! over the period, and the generator of their `facility_change` events.
 //!
-//! The starting stock is registered (`facility.created`, `change_reason = 存量登记`, historical
-//! `opened_date`) in the week before the period, so stock KPIs as of any day are complete while
-//! flow KPIs over the period count only the period's changes. Calibrated flows are exact: the
-//! period's creations of a calibrated type are counted out, and the capacity of new inclusive
-//! childcare centres (parking lots) is sized so the period's net `_delta` sum is the target.
-//! Calibrated stocks are made exact after planning by registering more (or fewer) untouched
-//! starting facilities.
+//! The cases of real registry feeds are all there: the starting stock is loaded (`存量登记`,
+//! historical `opened_date`, a few loaded while suspended) in the week before the period; one
+//! new facility in five is registered while planned or under construction (in the loading week
+//! with `存量登记`, or in the period with `在建登记`) and opens later (`竣工投用`, an update to
+//! operating with its `opened_date`), some never within the period; one in seven is registered
+//! weeks late (`补录`), and old facilities found by checks are registered late too (opened
+//! before the registry began: stock); information updates and suspensions often leave the
+//! capacity fields out; parking projects of the renovation programme completed in the period
+//! appear as parking lots whose `source_record_id` is the project's id.
+//!
+//! Calibrated flows count openings exactly: the period's openings of a calibrated type are
+//! counted out, and the capacity of new inclusive childcare centres (parking lots) is sized so
+//! the period's additions (growth beyond each facility's high-water mark while operating) hit
+//! the target. Calibrated stocks (operating facilities at the end) are made exact after
+//! planning by registering more (or fewer) untouched starting facilities.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -23,7 +31,7 @@ use civicpulse_core::geo::{self, CoordSys};
 use crate::SimError;
 use crate::city::{City, District};
 use crate::clock::{self, DAY_MS, HOUR_MS, MINUTE_MS, Period, TimeMap};
-use crate::emit::{Chunk, Generator, Metric, Tally, Topic, set, set_opt};
+use crate::emit::{Chunk, Generator, Metric, Tally, Topic, keyed, set, set_opt};
 use crate::names;
 use crate::profile::{CityProfile, Figure, FlowKpi, Scope, StockKpi, haidian_rates};
 use crate::renovation::{BACKFILL_DAYS, district_flow};
@@ -219,6 +227,10 @@ pub struct Facility {
     pub lat: f64,
     /// Whether it was in the starting stock.
     pub baseline: bool,
+    /// 源系统记录号: the renovation project it was built by (parking lots), if any.
+    pub source_record: Option<String>,
+    /// Whether it serves its community's 15-minute life circle rather than the 5-minute one.
+    pub circle15: bool,
     /// Opening day (historical for the starting stock).
     pub opened: Option<i32>,
 }
@@ -244,6 +256,32 @@ pub struct Change {
     pub closed: Option<i32>,
     /// 变更原因.
     pub reason: &'static str,
+    /// The event leaves every capacity and area field out (NULL: carried forward).
+    pub no_capacity: bool,
+}
+
+/// How a facility enters the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Starting stock: operating since its opening day, loaded (存量登记) in the week before
+    /// the period.
+    Stock,
+    /// Registered on its opening day (新建).
+    New,
+    /// Registered while planned or under construction on `registered` (in the loading week,
+    /// with 存量登记, when that is before the period); opens on its opening day if that is in
+    /// the period.
+    Building {
+        /// Registration day.
+        registered: i32,
+        /// Planned rather than under construction.
+        planned: bool,
+    },
+    /// Registered late (补录) on `registered`, weeks after its opening day.
+    Late {
+        /// Registration day.
+        registered: i32,
+    },
 }
 
 /// The facility registry of one district.
@@ -265,13 +303,15 @@ struct Draft {
     frozen: bool,
 }
 
-/// Plans the registry of district `d`.
+/// Plans the registry of district `d`; `projects` are its renovation projects (parking projects
+/// completed in the period are registered as parking lots too).
 pub fn plan(
     profile: &'static CityProfile,
     d: &District,
     seed: u64,
     scale: f64,
     period: Period,
+    projects: &[crate::renovation::Project],
 ) -> DistrictRegistry {
     let mut rng = rng::rng(seed, Purpose::Facility, d.index as u64);
     let years = period.years();
@@ -378,31 +418,85 @@ pub fn plan(
     }
 
     let mut drafts: Vec<Draft> = Vec::new();
+    let mut stock_total = 0u64;
     for (i, &n) in base.iter().enumerate() {
         let t = FacilityType::ALL[i];
+        stock_total += n;
         for _ in 0..n {
             let community = pick_community(&mut rng, d);
             let opened = from - int(&mut rng, 200, 7000) as i32;
-            let draft = ctx.new_facility(&mut rng, t, community, None, true, opened);
+            let draft = ctx.new_facility(&mut rng, t, community, None, Mode::Stock, opened);
             drafts.push(draft);
         }
     }
     for &(t, n) in &creations {
+        let frozen = matches!(
+            t,
+            F::ElderlyServiceCenter
+                | F::ElderlyCareStation
+                | F::ElderlyDayCare
+                | F::MealAssistancePoint
+                | F::CommunityCanteen
+        );
         for _ in 0..n {
             let community = pick_community(&mut rng, d);
             let day = int(&mut rng, i64::from(from), i64::from(to)) as i32;
-            let frozen = matches!(
-                t,
-                F::ElderlyServiceCenter
-                    | F::ElderlyCareStation
-                    | F::ElderlyDayCare
-                    | F::MealAssistancePoint
-                    | F::CommunityCanteen
-            );
-            let mut draft = ctx.new_facility(&mut rng, t, community, None, false, day);
+            let mode = ctx.new_mode(&mut rng, day);
+            let mut draft = ctx.new_facility(&mut rng, t, community, None, mode, day);
             draft.frozen = frozen;
             drafts.push(draft);
         }
+        // The pipeline: registered under construction late in the period, opening after it
+        // (registrations, not openings: never counted as new in the period).
+        if frozen {
+            for _ in 0..rng::stochastic_round(&mut rng, n as f64 * 0.15) {
+                let community = pick_community(&mut rng, d);
+                let registered = (to - int(&mut rng, 0, 120) as i32).max(from);
+                let day = to + int(&mut rng, 30, 200) as i32;
+                let planned = chance(&mut rng, 0.3);
+                let mode = Mode::Building {
+                    registered,
+                    planned,
+                };
+                let mut draft = ctx.new_facility(&mut rng, t, community, None, mode, day);
+                draft.frozen = true;
+                drafts.push(draft);
+            }
+        }
+    }
+    // Old facilities found by checks and registered late (补录): opened before the registry
+    // began, so stock, not new.
+    let old = rng::stochastic_round(&mut rng, stock_total as f64 * 0.01 * years);
+    for _ in 0..old {
+        let i = rng::pick(&mut rng, &natural);
+        let t = FacilityType::ALL[i];
+        let community = pick_community(&mut rng, d);
+        let registered = int(&mut rng, i64::from(from), i64::from(to)) as i32;
+        let day = from - int(&mut rng, 200, 5000) as i32;
+        let mode = Mode::Late { registered };
+        drafts.push(ctx.new_facility(&mut rng, t, community, None, mode, day));
+    }
+    // Parking projects completed in the period that the registry lists too (K07 de-duplication:
+    // the lot's source_record_id is the project's id).
+    for pr in projects.iter().filter(|pr| pr.in_registry) {
+        let Some(done) = pr.completion_day() else {
+            continue;
+        };
+        if !(from..=to).contains(&done) {
+            continue;
+        }
+        let mut draft =
+            ctx.new_facility(&mut rng, F::ParkingLot, pr.community, None, Mode::New, done);
+        let spaces = pr.quantity.round() as i32;
+        for c in &mut draft.changes {
+            c.cap.parking = spaces;
+        }
+        draft.changes[0].delta.parking = spaces;
+        draft.cap.parking = spaces;
+        draft.f.source_record = Some(pr.id.clone());
+        draft.f.land = Some(f64::from(spaces) * 25.0);
+        draft.frozen = true;
+        drafts.push(draft);
     }
     // Changes of every facility over the period.
     for draft in &mut drafts {
@@ -492,12 +586,12 @@ fn pick_community(rng: &mut SimRng, d: &District) -> usize {
     int(rng, 0, d.communities.len() as i64 - 1) as usize
 }
 
-/// Whether a facility is open at the end of the period.
+/// Whether a facility is operating at the end of the period.
 fn open_at_end(draft: &Draft) -> bool {
     draft
         .changes
         .last()
-        .is_none_or(|c| c.status != FacilityStatus::Closed)
+        .is_some_and(|c| c.status == FacilityStatus::Operating)
 }
 
 fn fix_count(
@@ -523,7 +617,7 @@ fn fix_count(
             let t = types[rng::pick(rng, &weights)];
             let community = pick_community(rng, ctx.d);
             let day = ctx.from - int(rng, 200, 7000) as i32;
-            drafts.push(ctx.new_facility(rng, t, community, None, true, day));
+            drafts.push(ctx.new_facility(rng, t, community, None, Mode::Stock, day));
         }
     } else {
         let mut excess = current - target;
@@ -532,7 +626,8 @@ fn fix_count(
         while excess > 0 && i > 0 {
             i -= 1;
             let x = &drafts[i];
-            if x.f.baseline && types.contains(&x.f.ftype) && x.changes.len() == 1 {
+            if x.f.baseline && types.contains(&x.f.ftype) && x.changes.len() == 1 && open_at_end(x)
+            {
                 drafts.remove(i);
                 excess -= 1;
             }
@@ -543,7 +638,7 @@ fn fix_count(
 fn fix_charging(drafts: &mut [Draft], target: i64) {
     let end: i64 = drafts
         .iter()
-        .filter(|x| x.f.ftype == F::EvCharger)
+        .filter(|x| x.f.ftype == F::EvCharger && open_at_end(x))
         .filter_map(|x| x.changes.last())
         .map(|c| i64::from(c.cap.charging))
         .sum();
@@ -553,6 +648,7 @@ fn fix_charging(drafts: &mut [Draft], target: i64) {
             drafts[i].f.ftype == F::EvCharger
                 && drafts[i].f.baseline
                 && drafts[i].changes.len() == 1
+                && open_at_end(&drafts[i])
         })
         .collect();
     if untouched.is_empty() {
@@ -568,6 +664,18 @@ fn fix_charging(drafts: &mut [Draft], target: i64) {
         c.cap.charging = new as i32;
         c.delta.charging = new as i32;
         drafts[i].cap.charging = new as i32;
+    }
+    // What the floor of two points left over goes to the largest.
+    if diff != 0
+        && let Some(&i) = untouched
+            .iter()
+            .max_by_key(|&&i| (drafts[i].cap.charging, std::cmp::Reverse(i)))
+    {
+        let new = (i64::from(drafts[i].cap.charging) + diff).max(2) as i32;
+        let c = &mut drafts[i].changes[0];
+        c.cap.charging = new;
+        c.delta.charging = new;
+        drafts[i].cap.charging = new;
     }
 }
 
@@ -590,9 +698,10 @@ impl Ctx<'_> {
         t: FacilityType,
         community: usize,
         inclusive: Option<bool>,
-        baseline: bool,
+        mode: Mode,
         day: i32,
     ) -> Draft {
+        let baseline = mode == Mode::Stock;
         let c = &self.d.communities[community];
         let street = &self.d.streets[c.street];
         let cm = names::short(&c.name);
@@ -721,34 +830,23 @@ impl Ctx<'_> {
             lng: (lng * 1e6).round() / 1e6,
             lat: (lat * 1e6).round() / 1e6,
             baseline,
+            source_record: None,
+            // Street-level facilities, and some larger ones, serve a 15-minute circle.
+            circle15: serves_circle15(t)
+                || (matches!(
+                    t,
+                    F::CommunityServiceStation
+                        | F::CulturalCenter
+                        | F::FitnessSpace
+                        | F::Supermarket
+                ) && chance(rng, 0.25)),
             opened: Some(day),
         };
-        // Starting stock is registered in the week before the period; new ones on their day.
-        let (time, reason) = if baseline {
-            (
-                clock::day_start(self.from - BACKFILL_DAYS)
-                    + int(rng, 0, i64::from(BACKFILL_DAYS) * DAY_MS - 1000) / 1000 * 1000,
-                "存量登记",
-            )
-        } else {
-            (self.office_time(rng, day), "新建")
+        let loading = |rng: &mut SimRng| {
+            clock::day_start(self.from - BACKFILL_DAYS)
+                + int(rng, 0, i64::from(BACKFILL_DAYS) * DAY_MS - 1000) / 1000 * 1000
         };
-        // A few new facilities are registered while still being built.
-        let building = !baseline && chance(rng, 0.08);
-        let status = if building {
-            FacilityStatus::UnderConstruction
-        } else {
-            FacilityStatus::Operating
-        };
-        let opened = (!building).then_some(day);
-        let mut draft = Draft {
-            f: Facility { opened, ..f },
-            cap,
-            created: day,
-            changes: Vec::new(),
-            frozen: false,
-        };
-        draft.changes.push(Change {
+        let change = |time, status, opened, reason| Change {
             time,
             facility: 0,
             op: FacilityOp::Create,
@@ -758,31 +856,117 @@ impl Ctx<'_> {
             opened,
             closed: None,
             reason,
-        });
-        if building {
-            let open_day = day + int(rng, 30, 120) as i32;
-            if open_day <= self.to {
-                let time = self.office_time(rng, open_day);
-                draft.f.opened = Some(open_day);
-                draft.changes.push(Change {
-                    time,
-                    facility: 0,
-                    op: FacilityOp::Update,
-                    status: FacilityStatus::Operating,
-                    cap,
-                    delta: Capacity::default(),
-                    opened: Some(open_day),
-                    closed: None,
-                    reason: "竣工投用",
-                });
+            no_capacity: false,
+        };
+        let mut changes = Vec::new();
+        let mut opened = Some(day);
+        match mode {
+            Mode::Stock => {
+                // A few are loaded while suspended (stock, but not operating).
+                let status = if chance(rng, 0.01) {
+                    FacilityStatus::Suspended
+                } else {
+                    FacilityStatus::Operating
+                };
+                changes.push(change(loading(rng), status, Some(day), "存量登记"));
+            }
+            Mode::New => {
+                changes.push(change(
+                    self.office_time(rng, day),
+                    FacilityStatus::Operating,
+                    Some(day),
+                    "新建",
+                ));
+            }
+            Mode::Late { registered } => {
+                changes.push(change(
+                    self.office_time(rng, registered),
+                    FacilityStatus::Operating,
+                    Some(day),
+                    "补录",
+                ));
+            }
+            Mode::Building {
+                registered,
+                planned,
+            } => {
+                let status = if planned {
+                    FacilityStatus::Planned
+                } else {
+                    FacilityStatus::UnderConstruction
+                };
+                let (time, reason) = if registered < self.from {
+                    (loading(rng), "存量登记")
+                } else {
+                    (self.office_time(rng, registered), "在建登记")
+                };
+                let mut first = change(time, status, None, reason);
+                first.delta = Capacity::default();
+                changes.push(first);
+                opened = None;
+                if day <= self.to {
+                    // The opening is reported on the day or a few days later.
+                    let late = if chance(rng, 0.3) {
+                        int(rng, 1, 7) as i32
+                    } else {
+                        0
+                    };
+                    let report = (day + late).min(self.to);
+                    let time = self
+                        .office_time(rng, report)
+                        .max(changes[0].time + MINUTE_MS);
+                    opened = Some(day);
+                    changes.push(Change {
+                        op: FacilityOp::Update,
+                        delta: cap,
+                        ..change(time, FacilityStatus::Operating, Some(day), "竣工投用")
+                    });
+                }
             }
         }
-        draft
+        let created = changes
+            .last()
+            .map_or(day, |c| clock::local_day(c.time).max(day));
+        Draft {
+            f: Facility { opened, ..f },
+            cap,
+            created,
+            changes,
+            frozen: false,
+        }
     }
 
-    /// Capacity changes, a closure and maybe a reopening over the period.
+    /// How a facility opening on `day` in the period enters the registry: most the day they
+    /// open, one in five registered while being built, one in seven weeks late (补录).
+    fn new_mode(&self, rng: &mut SimRng, day: i32) -> Mode {
+        let r = rng::unit(rng);
+        if r < 0.2 {
+            Mode::Building {
+                registered: day - int(rng, 30, 240) as i32,
+                planned: chance(rng, 0.3),
+            }
+        } else if r < 0.35 {
+            let registered = day + int(rng, 14, 60) as i32;
+            if registered <= self.to {
+                Mode::Late { registered }
+            } else {
+                Mode::New
+            }
+        } else {
+            Mode::New
+        }
+    }
+
+    /// Capacity changes, information updates, a suspension or a closure (and maybe a
+    /// resumption or reopening) over the period.
     fn lifecycle(&self, rng: &mut SimRng, draft: &mut Draft, years: f64) {
         if draft.frozen {
+            return;
+        }
+        let Some(last) = draft.changes.last().copied() else {
+            return;
+        };
+        if last.status != FacilityStatus::Operating {
             return;
         }
         let i = info(draft.f.ftype);
@@ -790,27 +974,46 @@ impl Ctx<'_> {
         if start > self.to {
             return;
         }
-        let mut days: Vec<i32> = (0..rng::poisson(rng, i.updates * years))
-            .map(|_| int(rng, i64::from(start), i64::from(self.to)) as i32)
-            .collect();
+        let day_in = |rng: &mut SimRng| int(rng, i64::from(start), i64::from(self.to)) as i32;
+        // (day, is a capacity change) of the updates.
+        let mut days: Vec<(i32, bool)> = Vec::new();
+        for _ in 0..rng::poisson(rng, i.updates * years) {
+            days.push((day_in(rng), true));
+        }
+        for _ in 0..rng::poisson(rng, 0.05 * years) {
+            days.push((day_in(rng), false));
+        }
         days.sort_unstable();
-        let close = chance(rng, i.closures * years)
-            .then(|| int(rng, i64::from(start), i64::from(self.to)) as i32);
+        let close = chance(rng, i.closures * years).then(|| day_in(rng));
+        let suspend = (close.is_none() && chance(rng, 0.03 * years)).then(|| day_in(rng));
+        let stop = close.or(suspend).unwrap_or(i32::MAX);
         let mut cap = draft.cap;
-        let mut status = draft
-            .changes
-            .last()
-            .map_or(FacilityStatus::Operating, |c| c.status);
-        let mut last_day = draft
-            .changes
-            .last()
-            .map_or(start, |c| clock::local_day(c.time));
-        let mut opened = draft.f.opened;
-        for day in days {
-            if close.is_some_and(|c| day >= c)
-                || day <= last_day
-                || status != FacilityStatus::Operating
-            {
+        let mut last_day = clock::local_day(last.time);
+        let opened = last.opened;
+        let update = |time, cap, delta, reason| Change {
+            time,
+            facility: 0,
+            op: FacilityOp::Update,
+            status: FacilityStatus::Operating,
+            cap,
+            delta,
+            opened,
+            closed: None,
+            reason,
+            no_capacity: false,
+        };
+        for (day, capacity) in days {
+            if day >= stop || day <= last_day {
+                continue;
+            }
+            let time = self.office_time(rng, day);
+            last_day = day;
+            if !capacity {
+                // Address, operator or contact changes: many registries leave the capacity
+                // fields empty on such updates.
+                let mut c = update(time, cap, Capacity::default(), "信息变更");
+                c.no_capacity = chance(rng, 0.6);
+                draft.changes.push(c);
                 continue;
             }
             let mut new = cap;
@@ -858,23 +1061,36 @@ impl Ctx<'_> {
             } else {
                 "信息变更"
             };
-            draft.changes.push(Change {
-                time: self.office_time(rng, day),
-                facility: 0,
-                op: FacilityOp::Update,
-                status,
-                cap: new,
-                delta: new.minus(&cap),
-                opened,
-                closed: None,
-                reason,
-            });
+            draft
+                .changes
+                .push(update(time, new, new.minus(&cap), reason));
             cap = new;
-            last_day = day;
+        }
+        if let Some(day) = suspend
+            && day > last_day
+        {
+            let mut c = update(
+                self.office_time(rng, day),
+                cap,
+                Capacity::default(),
+                "暂停营业",
+            );
+            c.status = FacilityStatus::Suspended;
+            c.no_capacity = chance(rng, 0.5);
+            draft.changes.push(c);
+            let back = day + int(rng, 20, 150) as i32;
+            if chance(rng, 0.7) && back <= self.to {
+                let c = update(
+                    self.office_time(rng, back),
+                    cap,
+                    Capacity::default(),
+                    "恢复营业",
+                );
+                draft.changes.push(c);
+            }
         }
         if let Some(day) = close
             && day > last_day
-            && status == FacilityStatus::Operating
         {
             let zero = Capacity {
                 kg_classes: cap.kg_classes,
@@ -891,12 +1107,11 @@ impl Ctx<'_> {
                 opened,
                 closed: Some(day),
                 reason: rng::choose_copy(rng, &["撤并", "关停", "租约到期", "经营不善关闭"]),
+                no_capacity: false,
             });
-            status = FacilityStatus::Closed;
-            // A quarter reopen after a few months.
+            // A quarter reopen after a few months (the registry keeps the opening date).
             let back = day + int(rng, 30, 200) as i32;
             if chance(rng, 0.25) && back <= self.to {
-                opened = Some(back);
                 draft.changes.push(Change {
                     time: self.office_time(rng, back),
                     facility: 0,
@@ -907,11 +1122,10 @@ impl Ctx<'_> {
                     opened,
                     closed: None,
                     reason: "重新开放",
+                    no_capacity: false,
                 });
-                status = FacilityStatus::Operating;
             }
         }
-        let _ = status;
     }
 
     /// New facilities of type `t` whose sizes make the period's net change of `get` equal
@@ -932,9 +1146,7 @@ impl Ctx<'_> {
         let existing: i64 = drafts
             .iter()
             .filter(|x| counts(x))
-            .flat_map(|x| x.changes.iter())
-            .filter(|c| self.in_period(c.time))
-            .map(|c| i64::from(get(&c.delta)))
+            .map(|x| self.additions(x, get))
             .sum();
         let rest = target - existing;
         if rest <= 0 {
@@ -947,7 +1159,8 @@ impl Ctx<'_> {
             let community = pick_community(rng, self.d);
             let day = int(rng, i64::from(self.from), i64::from(self.to)) as i32;
             let inclusive = (t == F::ChildcareCenter).then_some(true);
-            let mut draft = self.new_facility(rng, t, community, inclusive, false, day);
+            let mode = self.new_mode(rng, day);
+            let mut draft = self.new_facility(rng, t, community, inclusive, mode, day);
             put(&mut draft.cap, part as i32);
             for c in &mut draft.changes {
                 put(&mut c.cap, part as i32);
@@ -961,9 +1174,37 @@ impl Ctx<'_> {
         }
     }
 
-    fn in_period(&self, time: i64) -> bool {
-        let day = clock::local_day(time);
-        (self.from..=self.to).contains(&day)
+    /// The period's additions of capacity `get` of a planned facility, as K04 counts them:
+    /// growth beyond the facility's highest earlier capacity while operating, the opening's
+    /// dated by the opening date and left out for stock facilities.
+    fn additions(&self, x: &Draft, get: fn(&Capacity) -> i32) -> i64 {
+        let Some(first) = x.changes.first() else {
+            return 0;
+        };
+        let loaded = first.reason == "存量登记"
+            && !matches!(
+                first.status,
+                FacilityStatus::Planned | FacilityStatus::UnderConstruction
+            );
+        let (mut hwm, mut opened, mut sum) = (0i64, false, 0i64);
+        for c in &x.changes {
+            let operating = c.status == FacilityStatus::Operating;
+            let a = if operating { i64::from(get(&c.cap)) } else { 0 };
+            let add = (a - hwm).max(0);
+            hwm = hwm.max(a);
+            let day = clock::local_day(c.time);
+            let (day, stock) = if operating && !opened {
+                opened = true;
+                let on = c.opened.unwrap_or(day);
+                (on, loaded || on < self.from - BACKFILL_DAYS)
+            } else {
+                (day, false)
+            };
+            if !stock && (self.from..=self.to).contains(&day) {
+                sum += add;
+            }
+        }
+        sum
     }
 
     /// Assigns ids and sorts the changes by time.
@@ -1149,6 +1390,41 @@ fn facility_name(
     }
 }
 
+/// What the ground truth knows of a facility from the events sent so far.
+#[derive(Debug, Clone, Copy, Default)]
+struct Seen {
+    /// Its first event loaded it as existing stock (存量登记, not planned or being built).
+    loaded: bool,
+    /// Its opening (first operating event) was sent.
+    opened: bool,
+    /// Operating after the last event sent.
+    operating: bool,
+    /// Capacities carried forward.
+    cap: Capacity,
+    /// Floor area carried forward (hundredths of m²).
+    floor: i64,
+    /// Highest available inclusive childcare places, parking spaces and charging points so far.
+    hwm: [i64; 3],
+}
+
+/// K09's basic groups of a facility type.
+pub fn basic_group(t: FacilityType) -> Option<u8> {
+    match t {
+        F::CommunityServiceStation => Some(0),
+        F::Kindergarten => Some(1),
+        F::ChildcareCenter => Some(2),
+        F::ElderlyCareStation | F::ElderlyDayCare => Some(3),
+        F::HealthStation => Some(4),
+        _ => None,
+    }
+}
+
+/// Whether every facility of type `t` serves a 15-minute circle (street-level facilities)
+/// rather than its community's 5-minute circle.
+pub fn serves_circle15(t: FacilityType) -> bool {
+    info(t).per_street > 0.0
+}
+
 /// Emits the `facility_change` events of one district's registry.
 pub struct FacilityGen {
     city: Arc<City>,
@@ -1157,15 +1433,26 @@ pub struct FacilityGen {
     seed: u64,
     cursor: usize,
     versions: Vec<u16>,
+    seen: Vec<Seen>,
+    /// Local day of the district's first event sent: the registry's start.
+    registry_start: Option<i32>,
     buf: FacilityChange,
     tallies: Vec<Tally>,
 }
 
 impl FacilityGen {
     /// The generator of district `district` (index in `city.districts`).
-    pub fn new(city: Arc<City>, district: usize, seed: u64, scale: f64, period: Period) -> Self {
+    pub fn new(
+        city: Arc<City>,
+        plan_: Arc<crate::renovation::Plan>,
+        district: usize,
+        seed: u64,
+        scale: f64,
+        period: Period,
+    ) -> Self {
         let d = &city.districts[district];
-        let registry = plan(city.profile, d, seed, scale, period);
+        let projects = &plan_.districts[district].projects;
+        let registry = plan(city.profile, d, seed, scale, period, projects);
         let buf = FacilityChange {
             event_id: String::new(),
             event_type: FacilityEventType::Created,
@@ -1219,6 +1506,7 @@ impl FacilityGen {
             change_reason: None,
         };
         let versions = vec![0; registry.facilities.len()];
+        let seen = vec![Seen::default(); registry.facilities.len()];
         Self {
             city,
             registry,
@@ -1226,6 +1514,8 @@ impl FacilityGen {
             seed,
             cursor: 0,
             versions,
+            seen,
+            registry_start: None,
             buf,
             tallies: Vec::new(),
         }
@@ -1285,10 +1575,15 @@ impl FacilityGen {
         b.is_embedded = f.embedded;
         b.status = ch.status;
         b.opened_date = ch.opened.map(|x| clock::date(map.day(x)));
+        // Some registrations of new facilities leave the opening date out (it is the day).
+        if ch.reason == "新建" && rng::hashed_chance(uid ^ 0x0D, 0.05) {
+            b.opened_date = None;
+        }
         b.closed_date = ch.closed.map(|x| clock::date(map.day(x)));
-        b.floor_area_m2 = f.floor.map(Number);
-        b.land_area_m2 = f.land.map(Number);
-        let has = |bit: u16| ti.fields & bit != 0;
+        let has = |bit: u16| ti.fields & bit != 0 && !ch.no_capacity;
+        let area = |x: Option<f64>| x.filter(|_| !ch.no_capacity).map(Number);
+        b.floor_area_m2 = area(f.floor);
+        b.land_area_m2 = area(f.land);
         b.childcare_places = has(CHILDCARE).then_some(ch.cap.childcare);
         b.childcare_places_delta = has(CHILDCARE).then_some(ch.delta.childcare);
         b.kindergarten_places = has(KG).then_some(ch.cap.kg_places);
@@ -1302,95 +1597,155 @@ impl FacilityGen {
         b.charging_points_delta = has(CHARGING).then_some(ch.delta.charging);
         b.ebike_charging_ports = has(EBIKE).then_some(ch.cap.ebike);
         b.other_capacity_value = has(OTHER).then_some(Number(ch.cap.other));
-        b.other_capacity_unit = ti.other_unit.map(str::to_owned);
+        b.other_capacity_unit = ti.other_unit.filter(|_| has(OTHER)).map(str::to_owned);
         set_opt(&mut b.address, Some(&f.address));
         b.lng = Some(f.lng);
         b.lat = Some(f.lat);
         b.coord_sys_raw = Some(self.city.profile.facility_coords);
-        if self.city.profile.key == "hangzhou" {
-            let circle = f.community * 4 / 5;
-            let id = crate::emit::opt_buf(&mut b.life_circle_id);
-            let _ = write!(
-                id,
-                "{}-{}-5MIN-{circle:04}",
-                self.city.profile.prefix, d.profile.abbr
-            );
+        set_opt(&mut b.source_record_id, f.source_record.as_deref());
+        // The facility serves its community's 5-minute circle, or for street-level facilities
+        // its 15-minute circle (`life_circles.csv`).
+        let id = crate::emit::opt_buf(&mut b.life_circle_id);
+        let (prefix, abbr) = (self.city.profile.prefix, d.profile.abbr);
+        let circle15 = f.circle15;
+        let _ = if circle15 {
+            write!(id, "{prefix}-{abbr}-15MIN-{:04}", c.circle15)
         } else {
-            b.life_circle_id = None;
-        }
+            write!(id, "{prefix}-{abbr}-5MIN-{:04}", c.circle5)
+        };
         set_opt(&mut b.change_reason, Some(ch.reason));
 
-        // Ground truth on the event's local date (`event_date`).
+        // Ground truth (definitions: `truth::DEFINITIONS`).
+        let registry_start = *self.registry_start.get_or_insert(day);
+        let seen = &mut self.seen[ch.facility as usize];
+        let first = version == 1;
+        if first {
+            seen.loaded = ch.reason == "存量登记"
+                && !matches!(
+                    ch.status,
+                    FacilityStatus::Planned | FacilityStatus::UnderConstruction
+                );
+        }
+        let was = *seen;
+        if !ch.no_capacity {
+            seen.cap = ch.cap;
+            seen.floor = f.floor.map_or(0, |x| (x * 100.0).round() as i64);
+        }
+        let operating = ch.status == FacilityStatus::Operating;
+        seen.operating = operating;
+        let opening = operating && !was.opened;
+        let mut counted_on = day;
+        let mut stock_load = false;
+        if opening {
+            seen.opened = true;
+            counted_on = b.opened_date.map_or(day, clock::day_of);
+            stock_load = seen.loaded || counted_on < registry_start;
+        }
+        let now = *seen;
         self.tallies.clear();
         let t = &mut self.tallies;
-        let stock = Metric::Stock(type_index(f.ftype));
+        let mut push = |metric, day, value: i64| {
+            if value != 0 {
+                t.push(Tally { metric, day, value });
+            }
+        };
         match ch.op {
-            FacilityOp::Create => {
-                t.push(Tally {
-                    metric: Metric::FacilitiesCreated,
-                    day,
-                    value: 1,
-                });
-                t.push(Tally {
-                    metric: stock,
-                    day,
-                    value: 1,
-                });
-                let opened = match f.ftype {
-                    F::ElderlyServiceCenter => Some(Metric::ServiceCentresOpened),
-                    F::ElderlyCareStation | F::ElderlyDayCare => Some(Metric::CareStationsOpened),
-                    F::MealAssistancePoint | F::CommunityCanteen => Some(Metric::MealPointsOpened),
-                    _ => None,
-                };
-                if let Some(metric) = opened {
-                    t.push(Tally {
-                        metric,
-                        day,
-                        value: 1,
-                    });
-                }
+            FacilityOp::Create => push(Metric::FacilitiesCreated, day, 1),
+            FacilityOp::Close => push(Metric::FacilitiesClosed, day, 1),
+            _ => {}
+        }
+        if opening && !stock_load {
+            let opened = match f.ftype {
+                F::ElderlyServiceCenter => Some(Metric::ServiceCentresOpened),
+                F::ElderlyCareStation | F::ElderlyDayCare => Some(Metric::CareStationsOpened),
+                F::MealAssistancePoint | F::CommunityCanteen => Some(Metric::MealPointsOpened),
+                _ => None,
+            };
+            if let Some(metric) = opened {
+                push(metric, counted_on, 1);
             }
-            FacilityOp::Close => {
-                t.push(Tally {
-                    metric: Metric::FacilitiesClosed,
-                    day,
-                    value: 1,
-                });
-                t.push(Tally {
-                    metric: stock,
-                    day,
-                    value: -1,
-                });
+            if f.ftype == F::CommunityCanteen {
+                push(Metric::CanteensOpened, counted_on, 1);
             }
-            FacilityOp::Reopen => t.push(Tally {
-                metric: stock,
-                day,
-                value: 1,
-            }),
-            FacilityOp::Update => {}
         }
-        if f.ftype == F::ChildcareCenter && f.inclusive == Some(true) && ch.delta.childcare != 0 {
-            t.push(Tally {
-                metric: Metric::InclusiveChildcarePlaces,
-                day,
-                value: i64::from(ch.delta.childcare),
-            });
+        // Additions (K04, K07, K06 flow): growth beyond the high-water mark while operating.
+        let inclusive = f.inclusive == Some(true);
+        let available = [
+            if operating && inclusive && f.ftype == F::ChildcareCenter {
+                i64::from(now.cap.childcare)
+            } else {
+                0
+            },
+            if operating && has_field(ti.fields, PARKING) {
+                i64::from(now.cap.parking)
+            } else {
+                0
+            },
+            if operating && has_field(ti.fields, CHARGING) {
+                i64::from(now.cap.charging)
+            } else {
+                0
+            },
+        ];
+        let metrics = [
+            Metric::InclusiveChildcarePlaces,
+            Metric::ParkingSpaces,
+            Metric::ChargingPoints,
+        ];
+        for k in 0..3 {
+            let add = (available[k] - was.hwm[k]).max(0);
+            seen.hwm[k] = was.hwm[k].max(available[k]);
+            if !(opening && stock_load) {
+                push(metrics[k], counted_on, add);
+            }
         }
-        if f.ftype == F::ParkingLot && ch.delta.parking != 0 {
-            t.push(Tally {
-                metric: Metric::ParkingSpaces,
+        // Stocks at the event date: operating facilities and their carried-forward capacities.
+        let on = |s: &Seen| i64::from(s.operating);
+        push(Metric::Stock(type_index(f.ftype)), day, on(&now) - on(&was));
+        if f.ftype == F::EvCharger {
+            push(
+                Metric::ChargingPointsStock,
                 day,
-                value: i64::from(ch.delta.parking),
-            });
+                on(&now) * i64::from(now.cap.charging) - on(&was) * i64::from(was.cap.charging),
+            );
         }
-        if f.ftype == F::EvCharger && ch.delta.charging != 0 {
-            t.push(Tally {
-                metric: Metric::ChargingPoints,
+        if f.ftype == F::ChildcareCenter {
+            push(
+                Metric::ChildcarePlacesStock,
                 day,
-                value: i64::from(ch.delta.charging),
-            });
+                on(&now) * i64::from(now.cap.childcare) - on(&was) * i64::from(was.cap.childcare),
+            );
         }
+        let community = f.community as u32;
+        if let Some(g) = basic_group(f.ftype) {
+            push(
+                Metric::Keyed(keyed::BASIC + g, community),
+                day,
+                on(&now) - on(&was),
+            );
+        }
+        if f.ftype == F::CommunityServiceStation {
+            push(
+                Metric::Keyed(keyed::STATION_FLOOR, community),
+                day,
+                on(&now) * now.floor - on(&was) * was.floor,
+            );
+        }
+        let (kind, circle) = if circle15 {
+            (keyed::CIRCLE15, c.circle15)
+        } else {
+            (keyed::CIRCLE5, c.circle5)
+        };
+        push(
+            Metric::Keyed(kind, circle << 8 | u32::from(type_index(f.ftype))),
+            day,
+            on(&now) - on(&was),
+        );
     }
+}
+
+fn has_field(fields: u16, bit: u16) -> bool {
+    fields & bit != 0
 }
 
 impl Generator for FacilityGen {

@@ -6,9 +6,17 @@
 //!
 //! A ticket's whole life is decided when it arrives; the generator keeps only tickets still
 //! alive and a heap of their next steps, so memory stays bounded at any scale.
+//!
+//! The stream carries what real 12345 exports carry: archives days or weeks after the survey,
+//! reopened tickets surveyed again (or not), invalid return visits (some with answers), tickets
+//! dispatched without a due time, intakes without a community that the dispatch locates, a few
+//! tickets naming their street and community without codes, resends, sources that do not bump
+//! `ticket_version` on every step (ties broken by `event_time`), proactive items, and a few
+//! quiet communities (campus and institutional compounds whose residents call their own unit)
+//! that make Haidian's published zero-request community-months (K29).
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashSet};
 use std::sync::Arc;
 
 use chrono::Datelike;
@@ -412,6 +420,29 @@ const MONTHLY: [f64; 12] = [
 /// Weekday profile, Monday first.
 const WEEKDAY: [f64; 7] = [1.12, 1.06, 1.04, 1.04, 1.02, 0.86, 0.86];
 
+/// Share of a district's communities that are quiet: campus and institutional compounds (高校,
+/// 科研院所, 部队大院) whose residents take their problems to their unit, not to 12345. Haidian
+/// published 312 zero-request community-months for 2024 (26 a month); its ~600 communities at
+/// scale 1 have 27 quiet ones (the others receive dozens of requests a month and are never
+/// zero), each without an in-scope request in about 98 % of months.
+pub const QUIET_SHARE: f64 = 0.045;
+/// Tickets of any kind a quiet community sends a month.
+const QUIET_PER_MONTH: f64 = 0.05;
+/// Share of dispatched tickets sent without a `due_time` (transferred ones: [`NO_DUE_TRANSFERRED`]).
+const NO_DUE: f64 = 0.02;
+/// Share of transferred tickets sent without a `due_time`.
+const NO_DUE_TRANSFERRED: f64 = 0.5;
+/// Share of located, dispatched tickets whose intake has no community (the dispatch has it).
+const INTAKE_UNLOCATED: f64 = 0.1;
+/// Share of located tickets (outside quiet communities) naming street and community without
+/// codes, as some 12345 exports do.
+const NAMES_ONLY: f64 = 0.01;
+/// Share of tickets from a source that bumps `ticket_version` only when the handling state
+/// changes: contact and archive events repeat the previous version.
+const COARSE_VERSIONS: f64 = 0.08;
+/// Share of events sent twice (an upstream resend: same event_id and bytes).
+const RESEND: f64 = 0.004;
+
 /// A lifecycle step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -433,13 +464,9 @@ struct Step {
     kind: Kind,
 }
 
-/// The contribution of a ticket's latest event to the three rates: (day, contacted, resolved,
-/// satisfaction).
+/// The contribution of a ticket's last valid survey to the three rates: (local day of the
+/// survey, contacted, resolved, satisfaction).
 type Contribution = (i32, bool, bool, Satisfaction);
-
-/// The contribution of a ticket's latest event to K30 when it has a `closed_time`: (local day
-/// of `closed_time`, closed by `due_time`, reopened at least once).
-type Closure = (i32, bool, bool);
 
 /// A live ticket: everything decided at arrival.
 struct Ticket {
@@ -451,6 +478,12 @@ struct Ticket {
     /// Whether the event names the community (and its street).
     located: bool,
     street_known: bool,
+    /// The intake event carries no street or community; the dispatch does.
+    intake_unlocated: bool,
+    /// Street and community are sent by name only, without codes.
+    names_only: bool,
+    /// Contact and archive events repeat the previous `ticket_version`.
+    coarse_versions: bool,
     category: u8,
     item: u8,
     channel: Channel,
@@ -465,10 +498,15 @@ struct Ticket {
     compound: u16,
     coords: Option<(CoordSys, f64, f64)>,
     project: Option<u32>,
-    due: i64,
+    /// `due_time`, when the ticket has one.
+    due: Option<i64>,
     steps: Vec<Step>,
+    /// The last valid survey sent (K25–K28).
     contribution: Option<Contribution>,
-    closure: Option<Closure>,
+    /// Whether a closure was sent (K30 counts the first).
+    closed: bool,
+    /// Whether an event with the community's code was sent (K29 counts the first).
+    community_sent: bool,
 }
 
 /// The texts of a ticket, in [`Ticket::text`].
@@ -518,6 +556,8 @@ fn push_num(s: &mut String, v: u64, width: usize) {
 struct Quality {
     contact: f64,
     resolve: f64,
+    /// Share of proactive items (主动治理, K35).
+    proactive: f64,
 }
 
 /// Emits the `hotline_ticket` events of one district.
@@ -536,6 +576,10 @@ pub struct HotlineGen {
     categories: [Cumulative; 3],
     span_cursor: usize,
     quality: Quality,
+    /// Quiet communities ([`QUIET_SHARE`]), by index.
+    quiet: Vec<bool>,
+    /// (community, first day of month) already tallied for K29.
+    requested: HashSet<(u32, i32)>,
     tickets: Vec<Option<Ticket>>,
     free: Vec<u32>,
     heap: BinaryHeap<Reverse<(i64, u64, u32)>>,
@@ -564,9 +608,17 @@ impl HotlineGen {
         let quality = Quality {
             contact: 0.955 + 0.035 * u(0),
             resolve: 0.86 + 0.09 * u(16),
+            proactive: 0.02 + 0.03 * u(32),
         };
         let per_day = d.population() as f64 * profile.hotline_per_resident / 365.25;
-        let communities = Cumulative::new(d.communities.iter().map(|c| f64::from(c.population)));
+        let quiet = quiet_communities(seed, d.index, d.communities.len());
+        // Quiet communities send their trickle on their own; the rest share the volume.
+        let communities = Cumulative::new(
+            d.communities
+                .iter()
+                .zip(&quiet)
+                .map(|(c, &q)| if q { 0.0 } else { f64::from(c.population) }),
+        );
         let hours = Cumulative::new(HOURLY);
         let season = |heating: bool, summer: bool| {
             Cumulative::new(CATEGORIES.iter().map(|c| {
@@ -659,6 +711,8 @@ impl HotlineGen {
             ],
             span_cursor: 0,
             quality,
+            quiet,
+            requested: HashSet::new(),
             tickets: Vec::new(),
             free: Vec::new(),
             heap: BinaryHeap::new(),
@@ -699,7 +753,18 @@ impl HotlineGen {
             self.create(day, seq, community, category, None);
             seq += 1;
         }
-        // Works under way draw complaints from their community.
+        for community in 0..self.quiet.len() {
+            if !self.quiet[community] {
+                continue;
+            }
+            for _ in 0..rng::poisson(&mut self.rng, QUIET_PER_MONTH * 12.0 / 365.25) {
+                let category = self.categories[season].sample(&mut self.rng);
+                self.create(day, seq, community, category, None);
+                seq += 1;
+            }
+        }
+        // Works under way draw complaints from their community (not from quiet ones: their
+        // residents complain to their unit).
         let plan = Arc::clone(&self.plan);
         let spans = &plan.districts[self.district].spans;
         while self.span_cursor < spans.len() && spans[self.span_cursor].end <= day {
@@ -709,7 +774,7 @@ impl HotlineGen {
             .iter()
             .take_while(|s| s.start <= day)
         {
-            if span.end <= day {
+            if span.end <= day || self.quiet[span.community] {
                 continue;
             }
             for _ in 0..rng::poisson(&mut self.rng, span.rate) {
@@ -750,7 +815,7 @@ impl HotlineGen {
             RequestType::Report,
             RequestType::Suggestion,
         ][rng::pick(r, &cat.request)];
-        let proactive = chance(r, 0.03);
+        let proactive = chance(r, self.quality.proactive);
         let channel = if proactive {
             Channel::Inspector
         } else {
@@ -792,6 +857,19 @@ impl HotlineGen {
             chance(r, 0.55)
         };
         let street_known = located || chance(r, 0.5);
+        let routed = matches!(
+            disposition,
+            IntakeDisposition::Dispatched | IntakeDisposition::Transferred
+        );
+        let intake_unlocated = located && routed && chance(r, INTAKE_UNLOCATED);
+        let names_only =
+            located && !intake_unlocated && !self.quiet[community] && chance(r, NAMES_ONLY);
+        let coarse_versions = chance(r, COARSE_VERSIONS);
+        let no_due = match disposition {
+            IntakeDisposition::Dispatched => chance(r, NO_DUE),
+            IntakeDisposition::Transferred => chance(r, NO_DUE_TRANSFERRED),
+            _ => true,
+        };
         let level = if cat.wc == Some(WcCategory::Heating)
             || (cat.wc == Some(WcCategory::Utilities) && chance(r, 0.6))
         {
@@ -855,14 +933,16 @@ impl HotlineGen {
                 (CoordSys::Bd09, round6(b), round6(u))
             }
         });
-        let due = received
-            + if emergency {
-                DAY_MS
-            } else if matches!(request, RequestType::Consult | RequestType::Help) {
-                3 * DAY_MS
-            } else {
-                15 * DAY_MS
-            };
+        let due = (!no_due).then(|| {
+            received
+                + if emergency {
+                    DAY_MS
+                } else if matches!(request, RequestType::Consult | RequestType::Help) {
+                    3 * DAY_MS
+                } else {
+                    15 * DAY_MS
+                }
+        });
         let steps = self.lifecycle(received, request, disposition, emergency, phone.is_some());
         let r = &mut self.rng;
         let phone_style = int(r, 0, 9);
@@ -982,6 +1062,9 @@ impl HotlineGen {
             community,
             located,
             street_known,
+            intake_unlocated,
+            names_only,
+            coarse_versions,
             category: category as u8,
             item,
             channel,
@@ -999,7 +1082,8 @@ impl HotlineGen {
             due,
             steps,
             contribution: None,
-            closure: None,
+            closed: false,
+            community_sent: false,
         };
         self.next_uid += 1;
         let slot = match self.free.pop() {
@@ -1132,20 +1216,15 @@ impl HotlineGen {
             );
             return steps;
         }
-        // 82 % reach the caller, 12 % fail (no valid visit), 6 % are never surveyed.
-        let attempt = rng::pick(r, &[0.82, 0.12, 0.06]);
-        if attempt == 2 {
+        let Some(outcome) = survey_attempt(r, contacted, resolved) else {
             return steps;
-        }
-        let outcome = (attempt == 0)
-            .then(|| survey_outcome(r, contacted, resolved))
-            .flatten();
+        };
         t = push(
             &mut steps,
             daytime(t + int(r, 20, 72) * HOUR_MS),
             Kind::Surveyed(outcome),
         );
-        let unhappy = matches!(outcome, Some((true, _, false, Satisfaction::Dissatisfied)));
+        let unhappy = matches!(outcome, Some((_, _, false, Satisfaction::Dissatisfied)));
         if (unhappy && chance(r, 0.35)) || chance(r, 0.01) {
             t = push(&mut steps, t + int(r, 2, 48) * HOUR_MS, Kind::Reopened);
             if contacted {
@@ -1161,12 +1240,15 @@ impl HotlineGen {
                 daytime(t + minutes(r, 3.0 * 1440.0, 0.6)),
                 Kind::Closed(result_for(r, resolved)),
             );
-            let outcome = survey_outcome(r, contacted, resolved);
-            t = push(
-                &mut steps,
-                daytime(t + int(r, 20, 72) * HOUR_MS),
-                Kind::Surveyed(outcome),
-            );
+            // Surveyed again like the first time: valid, invalid or not at all (the ticket
+            // then stays at its earlier valid survey).
+            if let Some(outcome) = survey_attempt(r, contacted, resolved) {
+                t = push(
+                    &mut steps,
+                    daytime(t + int(r, 20, 72) * HOUR_MS),
+                    Kind::Surveyed(outcome),
+                );
+            }
         }
         if chance(r, 0.55) {
             push(
@@ -1217,22 +1299,25 @@ impl HotlineGen {
             self.date_cache = (day, clock::date(day));
         }
         b.event_date = Some(self.date_cache.1);
-        if ticket.street_known {
-            set_opt(&mut b.street_code, Some(&street.code));
+        // An intake without a place: the dispatch locates the ticket.
+        let placed = !(k == 0 && ticket.intake_unlocated);
+        let codes = !ticket.names_only;
+        if ticket.street_known && placed {
+            set_opt(&mut b.street_code, codes.then_some(street.code.as_str()));
             set_opt(&mut b.street_name, Some(&street.name));
         } else {
             b.street_code = None;
             b.street_name = None;
         }
-        if ticket.located {
-            set_opt(&mut b.community_code, Some(&c.code));
+        let community_sent = ticket.located && placed && codes;
+        if ticket.located && placed {
+            set_opt(&mut b.community_code, codes.then_some(c.code.as_str()));
             set_opt(&mut b.community_name, Some(&c.name));
         } else {
             b.community_code = None;
             b.community_name = None;
         }
         set(&mut b.ticket_id, ticket.part(Part::Id));
-        b.ticket_version = k as i32 + 1;
         b.channel = ticket.channel;
         b.request_type = ticket.request;
         set(&mut b.category_l1, cat.l1);
@@ -1290,7 +1375,7 @@ impl HotlineGen {
         set_opt(&mut b.handling_unit, dispatched.then_some(unit));
         b.handling_unit_level = dispatched.then_some(ticket.level);
         b.received_time = clock::event_time(map.ms(ticket.steps[0].time));
-        b.due_time = dispatched.then(|| clock::event_time(map.ms(ticket.due)));
+        b.due_time = ticket.due.map(|due| clock::event_time(map.ms(due)));
         b.is_proactive = Some(ticket.proactive);
         set_opt(
             &mut b.related_project_id,
@@ -1308,7 +1393,11 @@ impl HotlineGen {
         let (mut returns, mut reopens) = (0, 0);
         let mut result = None;
         let mut survey: Option<Option<(bool, bool, bool, Satisfaction)>> = None;
+        let mut version = 0;
         for s in &ticket.steps[..=k] {
+            if !(ticket.coarse_versions && matches!(s.kind, Kind::Contacted | Kind::Archived)) {
+                version += 1;
+            }
             match s.kind {
                 Kind::Dispatched => dispatched_t = Some(s.time),
                 Kind::Accepted => accepted_t = Some(s.time),
@@ -1332,6 +1421,7 @@ impl HotlineGen {
                 Kind::Created | Kind::Archived => {}
             }
         }
+        b.ticket_version = version;
         b.dispatched_time = dispatched_t.map(|t| clock::event_time(map.ms(t)));
         b.accepted_time = accepted_t.map(|t| clock::event_time(map.ms(t)));
         b.contacted_time = contacted_t.map(|t| clock::event_time(map.ms(t)));
@@ -1368,7 +1458,6 @@ impl HotlineGen {
             }
             None => b.reply_text = None,
         }
-        let flags = survey.flatten();
         match survey {
             Some(Some((valid, contacted, resolved, sat))) => {
                 b.is_valid_visit = Some(valid);
@@ -1390,103 +1479,95 @@ impl HotlineGen {
             }
         }
 
-        // Ground truth: received on creation; the three rates follow the ticket's latest event.
+        // Ground truth (the definitions of /work/notes/defs-hotline.md, in the truth file):
+        // K23/K24/K35 on the intake, by the date of received_time (= its event time).
         self.tallies.clear();
         let t = &mut self.tallies;
+        let mut push = |metric, day, value| t.push(Tally { metric, day, value });
         if k == 0 {
-            t.push(Tally {
-                metric: Metric::TicketsReceived,
-                day,
-                value: 1,
-            });
+            push(Metric::TicketsReceived, day, 1);
             if cat.wc.is_some() {
-                t.push(Tally {
-                    metric: Metric::TicketsReceivedWc,
-                    day,
-                    value: 1,
-                });
+                push(Metric::TicketsReceivedWc, day, 1);
+            }
+            if ticket.proactive {
+                push(Metric::ProactiveReceived, day, 1);
             }
         }
-        let now = match (b.status, flags) {
-            (
-                TicketStatus::Surveyed | TicketStatus::Archived,
-                Some((true, contacted, resolved, sat)),
-            ) => Some((day, contacted, resolved, sat)),
-            _ => None,
-        };
-        if ticket.contribution != now {
-            for (sign, contribution) in [(-1, ticket.contribution), (1, now)] {
-                if let Some((day, contacted, resolved, sat)) = contribution {
-                    t.push(Tally {
-                        metric: Metric::ValidVisits,
-                        day,
-                        value: sign,
-                    });
+        // K29: the first event with the community's code (the intake, else the dispatch)
+        // places an in-scope request in the community and the month it was received.
+        if community_sent && !ticket.community_sent {
+            ticket.community_sent = true;
+            if matches!(
+                ticket.request,
+                RequestType::Complaint | RequestType::Help | RequestType::Report
+            ) {
+                let received = clock::local_day(map.ms(ticket.steps[0].time));
+                let month = month_start(received);
+                if self.requested.insert((ticket.community as u32, month)) {
+                    push(Metric::RequestCommunity, month, ticket.community as i64);
+                }
+            }
+        }
+        match step.kind {
+            // K25–K28: a ticket counts once, at its last valid survey, with that survey's
+            // answers; a valid survey after a reopen moves it there.
+            Kind::Surveyed(Some((true, contacted, resolved, sat))) => {
+                let now = (day, contacted, resolved, sat);
+                for (sign, contribution) in [(-1, ticket.contribution), (1, Some(now))] {
+                    let Some((day, contacted, resolved, sat)) = contribution else {
+                        continue;
+                    };
+                    push(Metric::ValidVisits, day, sign);
                     if contacted {
-                        t.push(Tally {
-                            metric: Metric::Contacted,
-                            day,
-                            value: sign,
-                        });
+                        push(Metric::Contacted, day, sign);
                     }
                     if resolved {
-                        t.push(Tally {
-                            metric: Metric::Resolved,
-                            day,
-                            value: sign,
-                        });
+                        push(Metric::Resolved, day, sign);
                     }
                     match sat {
-                        Satisfaction::Satisfied => t.push(Tally {
-                            metric: Metric::Satisfied,
-                            day,
-                            value: sign,
-                        }),
-                        Satisfaction::Basic => t.push(Tally {
-                            metric: Metric::BasicSatisfied,
-                            day,
-                            value: sign,
-                        }),
+                        Satisfaction::Satisfied => push(Metric::Satisfied, day, sign),
+                        Satisfaction::Basic => push(Metric::BasicSatisfied, day, sign),
                         Satisfaction::Dissatisfied => {}
                     }
                 }
+                ticket.contribution = Some(now);
             }
-            ticket.contribution = now;
+            // K30: the first closure, by the date of its closed_time (= its event time); on
+            // time against its due_time, outside the on-time denominator without one.
+            Kind::Closed(_) if !ticket.closed => {
+                ticket.closed = true;
+                push(Metric::Closed, day, 1);
+                match ticket.due {
+                    None => push(Metric::ClosedNoDue, day, 1),
+                    Some(due) if time <= map.ms(due) => push(Metric::ClosedOnTime, day, 1),
+                    Some(_) => {}
+                }
+            }
+            // K30 reopen_rate: reopen events by their date.
+            Kind::Reopened => push(Metric::Reopened, day, 1),
+            _ => {}
         }
-        let closed = closed_t.map(|c| {
-            let at = map.ms(c);
-            let on_time = dispatched && at <= map.ms(ticket.due);
-            (clock::local_day(at), on_time, reopens > 0)
-        });
-        closure_tallies(&mut ticket.closure, closed, t);
     }
 }
 
-/// K30: replaces a ticket's previous closure contribution with `now`.
-fn closure_tallies(prev: &mut Option<Closure>, now: Option<Closure>, t: &mut Vec<Tally>) {
-    if *prev == now {
-        return;
+/// The first local day of the month of local day `day`.
+pub fn month_start(day: i32) -> i32 {
+    day - clock::date(day).day0() as i32
+}
+
+/// The quiet communities of a district of `n` (by index): the [`QUIET_SHARE`] (rounded) with
+/// the smallest hashes of seed, district and index.
+fn quiet_communities(seed: u64, district: usize, n: usize) -> Vec<bool> {
+    let q = (QUIET_SHARE * n as f64).round() as usize;
+    let mut order: Vec<(u64, usize)> = (0..n)
+        .map(|i| (rng::hash(&[seed, 0x51E7, district as u64, i as u64]), i))
+        .collect();
+    order.sort_unstable();
+    let mut quiet = vec![false; n];
+    for &(_, i) in &order[..q.min(n)] {
+        quiet[i] = true;
     }
-    for (sign, closure) in [(-1, *prev), (1, now)] {
-        let Some((day, on_time, reopened)) = closure else {
-            continue;
-        };
-        let mut push = |metric| {
-            t.push(Tally {
-                metric,
-                day,
-                value: sign,
-            })
-        };
-        push(Metric::Closed);
-        if on_time {
-            push(Metric::ClosedOnTime);
-        }
-        if reopened {
-            push(Metric::Reopened);
-        }
-    }
-    *prev = now;
+    quiet
 }
 
 fn round6(x: f64) -> f64 {
@@ -1510,6 +1591,25 @@ fn result_for(r: &mut SimRng, resolved: bool) -> HandlingResult {
         [H::Resolved, H::Explained, H::Partially][rng::pick(r, &[0.9, 0.07, 0.03])]
     } else {
         [H::Partially, H::Explained, H::Unresolvable][rng::pick(r, &[0.35, 0.35, 0.3])]
+    }
+}
+
+/// A follow-up call after closure: `None` when none is made (6 %), else the survey's
+/// outcome: valid answers (82 %) or an invalid visit (12 %: the caller was not reached, or
+/// answered but the visit did not count — then some answers are recorded all the same).
+#[allow(clippy::option_option)]
+fn survey_attempt(
+    r: &mut SimRng,
+    contacted: bool,
+    resolved: bool,
+) -> Option<Option<(bool, bool, bool, Satisfaction)>> {
+    match rng::pick(r, &[0.82, 0.12, 0.06]) {
+        0 => Some(survey_outcome(r, contacted, resolved)),
+        1 if chance(r, 0.3) => {
+            Some(survey_outcome(r, contacted, resolved).map(|(_, c, s, sat)| (false, c, s, sat)))
+        }
+        1 => Some(None),
+        _ => None,
     }
 }
 
@@ -1572,7 +1672,7 @@ impl Generator for HotlineGen {
                     ticket.uid,
                     k as u64,
                 ]),
-                0.002,
+                RESEND,
             );
             out.push(
                 map.ms(time),
@@ -1613,5 +1713,28 @@ mod tests {
         assert!((8..10).contains(&clock::local_hour(t)));
         let noon = clock::day_start(day) + 12 * HOUR_MS;
         assert_eq!(daytime(noon), noon);
+    }
+
+    #[test]
+    fn months_start_on_their_first_day() {
+        let d = |y, m, dd| clock::day_of(chrono::NaiveDate::from_ymd_opt(y, m, dd).unwrap());
+        assert_eq!(month_start(d(2024, 2, 29)), d(2024, 2, 1));
+        assert_eq!(month_start(d(2024, 3, 1)), d(2024, 3, 1));
+        assert_eq!(month_start(d(2024, 12, 31) + 31), d(2025, 1, 1));
+    }
+
+    #[test]
+    fn quiet_communities_are_a_fixed_share() {
+        // Haidian at scale 1 has ~600 communities: 27 quiet ones, whatever the seed.
+        for seed in [1, 7, 15] {
+            let q = quiet_communities(seed, 7, 601);
+            assert_eq!(q.iter().filter(|&&b| b).count(), 27);
+        }
+        assert_eq!(
+            quiet_communities(1, 7, 60).iter().filter(|&&b| b).count(),
+            3
+        );
+        // A district of a few communities has none: every community then has requests.
+        assert!(!quiet_communities(1, 7, 5).contains(&true));
     }
 }

@@ -27,6 +27,7 @@ pub mod json;
 pub mod lake_sink;
 pub mod names;
 pub mod profile;
+pub mod reference;
 pub mod renovation;
 pub mod rng;
 pub mod sim;

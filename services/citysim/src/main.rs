@@ -77,6 +77,11 @@ struct Args {
     /// Share of valid records followed by an invalid record (all dead-letter classes).
     #[arg(long, default_value_t = 0.0)]
     bad_ratio: f64,
+    /// Write the reference files (communities.csv, life_circles.csv,
+    /// community_assessments.csv) into this directory; with --out they are also written there,
+    /// with --lake into its `reference/` directory.
+    #[arg(long)]
+    reference_out: Option<PathBuf>,
     /// Write the full ground truth (with weekly KPIs) to this JSON file.
     #[arg(long)]
     truth: Option<PathBuf>,
@@ -200,6 +205,7 @@ fn run(args: &Args) -> Result<GroundTruth, SimError> {
     let started = Instant::now();
     let mut sim = Simulation::new(config)?;
     let streams = sim.config().streams.clone();
+
     let mut sink: Box<dyn Sink> = match (&args.out, &args.brokers) {
         _ if args.lake.is_some() => {
             let key = civicpulse_core::settings::Settings::hash_key()
@@ -240,6 +246,14 @@ fn run(args: &Args) -> Result<GroundTruth, SimError> {
     let stop = Arc::new(AtomicBool::new(false));
     watch_signals(Arc::clone(&stop));
     let truth = sim.run(sink.as_mut(), &mut observer, &stop)?;
+    let reference_dirs = [
+        args.reference_out.clone(),
+        args.out.clone(),
+        args.lake.as_ref().map(|l| l.join("reference")),
+    ];
+    for dir in reference_dirs.iter().flatten() {
+        citysim::reference::write(sim.city(), args.seed, sim.config().period, dir)?;
+    }
     let secs = started.elapsed().as_secs_f64();
     let records: u64 = truth.topics.values().map(|t| t.records).sum();
     eprintln!(

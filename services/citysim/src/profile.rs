@@ -49,6 +49,9 @@ pub enum FlowKpi {
     InfillInvestmentYuan,
     /// K20: distinct communities with investment from those projects.
     InfillCommunities,
+    /// K29: community-months without a hotline request (complaint, help, report), per year
+    /// of whole months.
+    ZeroRequestCommunityMonths,
 }
 
 /// The stock a published figure counts, as of the end of the period.
@@ -60,6 +63,30 @@ pub enum StockKpi {
     All,
     /// K06: charging points of EV charging facilities.
     ChargingPoints,
+}
+
+/// A figure about the communities reference (not about events).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommunityKpi {
+    /// K31: communities on the digital platform.
+    OnPlatform,
+    /// K32: communities assessed (latest assessment as of the period end).
+    Assessed,
+    /// K32: communities whose latest assessment passed (complete communities).
+    Complete,
+}
+
+/// How a city assesses its communities (K32's reference file).
+#[derive(Debug, Clone, Copy)]
+pub struct Assessment {
+    /// `framework` of the assessment rows.
+    pub framework: &'static str,
+    /// Communities assessed at scale 1.0.
+    pub checked: f64,
+    /// Of those, communities whose latest assessment passed.
+    pub passed: f64,
+    /// Score (0–100) from which an assessment passes.
+    pub pass_score: f64,
 }
 
 /// Where a figure applies.
@@ -80,6 +107,8 @@ pub enum Figure {
     Stock(StockKpi, f64),
     /// A stock that should be at least this large (reported, not enforced).
     StockAtLeast(StockKpi, f64),
+    /// A count of the communities reference at the end of the period.
+    Communities(CommunityKpi, f64),
 }
 
 /// One published figure the simulation reproduces.
@@ -132,6 +161,17 @@ pub struct CityProfile {
     pub utilities: &'static [&'static str],
     /// Construction companies implementing renovation projects.
     pub builders: &'static [&'static str],
+    /// Functional zones: (district code, zone name, share of the district's streets it
+    /// administers; the last streets by code).
+    pub zones: &'static [(&'static str, &'static str, f64)],
+    /// Shares of residents aged 60+ and under three (2020 census, city level).
+    pub age_shares: (f64, f64),
+    /// Districts with a published count of communities on their digital platform.
+    pub platform_figures: &'static [(&'static str, u32)],
+    /// Share of the other communities on a digital platform.
+    pub platform_share: f64,
+    /// The community assessment.
+    pub assessment: Assessment,
 }
 
 /// Haidian's 2024 published figures per resident (3,133,000 residents): the default rates.
@@ -267,6 +307,11 @@ const BEIJING_TARGETS: &[Target] = &[
         figure: Figure::Flow(FlowKpi::MealPoints, 72.0),
     },
     Target {
+        label: "海淀 2024 零诉求社区 312个次",
+        scope: Scope::District("110108"),
+        figure: Figure::Flow(FlowKpi::ZeroRequestCommunityMonths, 312.0),
+    },
+    Target {
         label: "海淀 充电桩 4.5万个",
         scope: Scope::District("110108"),
         figure: Figure::Stock(StockKpi::ChargingPoints, 45_000.0),
@@ -275,6 +320,11 @@ const BEIJING_TARGETS: &[Target] = &[
         label: "海淀 社区会客议事厅 122",
         scope: Scope::District("110108"),
         figure: Figure::Stock(StockKpi::Types(&[FacilityType::DeliberationHall]), 122.0),
+    },
+    Target {
+        label: "海淀 掌上海淀 覆盖社区 327",
+        scope: Scope::District("110108"),
+        figure: Figure::Communities(CommunityKpi::OnPlatform, 327.0),
     },
 ];
 
@@ -364,6 +414,16 @@ const HANGZHOU_TARGETS: &[Target] = &[
         figure: Figure::Stock(StockKpi::Types(&[FacilityType::CommunityCanteen]), 230.0),
     },
     Target {
+        label: "杭州 社区体检 1260个",
+        scope: Scope::City,
+        figure: Figure::Communities(CommunityKpi::Assessed, 1260.0),
+    },
+    Target {
+        label: "杭州 完整社区 438个",
+        scope: Scope::City,
+        figure: Figure::Communities(CommunityKpi::Complete, 438.0),
+    },
+    Target {
         label: "杭州 每年新增补短板项目 100个 (facility_infill 申报)",
         scope: Scope::City,
         figure: Figure::Flow(FlowKpi::InfillProjectsDeclared, 100.0),
@@ -402,6 +462,21 @@ pub const BEIJING: CityProfile = CityProfile {
         "北京市政路桥",
         "北京城市更新公司",
     ],
+    // 北京经济技术开发区 (亦庄) administers towns of 大兴 and 通州.
+    zones: &[
+        ("110115", "北京经济技术开发区", 0.15),
+        ("110112", "北京经济技术开发区", 0.1),
+    ],
+    age_shares: (0.196, 0.022),
+    platform_figures: &[("110108", 327)],
+    platform_share: 0.4,
+    // Not published: the 2020 standard's 20 items, a third of communities checked.
+    assessment: Assessment {
+        framework: "mohurd_2020_20items",
+        checked: 1_400.0,
+        passed: 520.0,
+        pass_score: 80.0,
+    },
 };
 
 /// Chongqing: the nine central districts, 1,953 communities.
@@ -429,6 +504,22 @@ pub const CHONGQING: CityProfile = CityProfile {
         "重庆市政集团",
         "渝中城市更新公司",
     ],
+    // 两江新区 administers streets of 江北, 渝北 and 北碚.
+    zones: &[
+        ("500105", "两江新区", 0.2),
+        ("500112", "两江新区", 0.35),
+        ("500109", "两江新区", 0.15),
+    ],
+    age_shares: (0.219, 0.025),
+    platform_figures: &[],
+    platform_share: 0.55,
+    // 54 scoring points (not published: how many were checked and passed).
+    assessment: Assessment {
+        framework: "cq_2024_54pts",
+        checked: 600.0,
+        passed: 210.0,
+        pass_score: 80.0,
+    },
 };
 
 /// Hangzhou: 13 districts and counties.
@@ -456,6 +547,18 @@ pub const HANGZHOU: CityProfile = CityProfile {
         "杭州市政集团",
         "杭州城市更新公司",
     ],
+    // 西湖风景名胜区 administers streets of 西湖区.
+    zones: &[("330106", "西湖风景名胜区", 0.15)],
+    age_shares: (0.169, 0.024),
+    platform_figures: &[],
+    platform_share: 0.5,
+    // 1,260 communities health-checked, 438 complete (published).
+    assessment: Assessment {
+        framework: "hz_tijian_20items",
+        checked: 1_260.0,
+        passed: 438.0,
+        pass_score: 80.0,
+    },
 };
 
 /// Every city, in `--city` order.

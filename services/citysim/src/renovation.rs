@@ -23,7 +23,7 @@ use civicpulse_core::row::{Decimal2, Yuan};
 use crate::SimError;
 use crate::city::{City, District};
 use crate::clock::{self, DAY_MS, HOUR_MS, MINUTE_MS, Period, TimeMap};
-use crate::emit::{Chunk, Generator, Metric, Tally, Topic, compound_key, opt_buf, set, set_opt};
+use crate::emit::{Chunk, Generator, Metric, Tally, Topic, keyed, opt_buf, set, set_opt};
 use crate::profile::{CityProfile, FlowKpi, Scope, haidian_rates};
 use crate::rng::{self, Purpose, SimRng, apportion, chance, int, uniform};
 
@@ -149,7 +149,7 @@ const KINDS: &[Kind] = &[
     k(
         P::ParkingFacility,
         C::Improvement,
-        U::Site,
+        U::Piece,
         150.0,
         3.0,
         Some((W::Parking, 0.08)),
@@ -241,6 +241,8 @@ pub enum StepKind {
     Accepted,
     /// 终止.
     Cancelled,
+    /// A completion withdrawn (整改): the status goes back to started.
+    Withdrawn,
 }
 
 /// One step of a project: its status date, when it is reported and how far the works are.
@@ -305,6 +307,20 @@ pub struct Project {
     pub infill_in_period: bool,
     /// Steps in order.
     pub steps: Vec<Step>,
+    /// A parking project the facility registry lists too (as a parking lot whose
+    /// `source_record_id` is this project's id, when it completes in the period).
+    pub in_registry: bool,
+}
+
+impl Project {
+    /// Local day of its first completion, if it completes.
+    pub fn completion_day(&self) -> Option<i32> {
+        self.steps
+            .iter()
+            .rev()
+            .find(|s| s.kind == StepKind::Completed)
+            .map(|s| s.day)
+    }
 }
 
 /// A project under construction in a community: it draws hotline complaints.
@@ -417,6 +433,7 @@ fn draw_quantity(rng: &mut SimRng, kind: &Kind) -> f64 {
             (uniform(rng, 0.3, 6.0) * 100.0).round() / 100.0
         }
         P::EvCharging => int(rng, 10, 80) as f64,
+        P::ParkingFacility => int(rng, 40, 400) as f64,
         P::BarrierFree => int(rng, 3, 20) as f64,
         P::EnergySaving => int(rng, 2000, 30000) as f64,
         P::FacadeRoof => int(rng, 1000, 15000) as f64,
@@ -437,7 +454,7 @@ fn draw_investment(rng: &mut SimRng, kind: &Kind, quantity: f64) -> f64 {
         P::RainSewageSeparation => uniform(rng, 1_000.0, 3_000.0),
         P::HeatingNetwork => uniform(rng, 2_000_000.0, 5_000_000.0),
         P::GasNetwork => uniform(rng, 1_000_000.0, 2_500_000.0),
-        P::ParkingFacility => uniform(rng, 500_000.0, 5_000_000.0),
+        P::ParkingFacility => uniform(rng, 20_000.0, 150_000.0),
         P::EvCharging => uniform(rng, 8_000.0, 20_000.0),
         P::BarrierFree => uniform(rng, 20_000.0, 80_000.0),
         P::EnergySaving => uniform(rng, 150.0, 400.0),
@@ -716,7 +733,8 @@ fn plan_project(
             }
             let pct = (100.0 * worked(day) * uniform(rng, 0.92, 1.04))
                 .round()
-                .clamp(last + 1.0, 99.0);
+                .max(last + 1.0)
+                .min(99.0);
             if pct > last {
                 steps.push(step(day, StepKind::Progress, pct));
                 last = pct;
@@ -727,7 +745,22 @@ fn plan_project(
             steps.push(step(pause_at, StepKind::Suspended, last));
             steps.push(step(pause_end, StepKind::Resumed, last));
         }
+        // One completion in thirty is withdrawn for rework and reported again later.
+        if suspension.is_none() && chance(rng, 0.033) {
+            let first = completed - int(rng, 10, 25) as i32;
+            if first > started + 1 {
+                steps.retain(|s| s.day < first);
+                steps.push(step(first, StepKind::Completed, 100.0));
+                let back = (first + int(rng, 3, 8) as i32).min(completed - 1);
+                steps.push(step(back, StepKind::Withdrawn, 100.0));
+            }
+        }
         steps.push(step(completed, StepKind::Completed, 100.0));
+        // One in thirty reports its completion twice (a correction of the completion record).
+        if chance(rng, 0.033) {
+            let again = completed + int(rng, 0, 3) as i32;
+            steps.push(step(again, StepKind::Completed, 100.0));
+        }
         steps.push(step(completed + to_accept, StepKind::Accepted, 100.0));
     }
     // Steps keep their order even where rounding put two on one day.
@@ -791,6 +824,7 @@ fn plan_project(
         planned_end: planned_start + build,
         infill_in_period: kind.ptype == P::FacilityInfill && a.in_period && !a.cancelled,
         steps,
+        in_registry: kind.ptype == P::ParkingFacility && !a.cancelled && chance(rng, 0.5),
     })
 }
 
@@ -1034,8 +1068,25 @@ pub struct RenovationGen {
     /// (time, project, step) of every event, sorted.
     events: Vec<(i64, u32, u16)>,
     cursor: usize,
+    /// What the truth knows of each project from the events sent.
+    seen: Vec<Seen>,
     buf: RenovationProgress,
     tallies: Vec<Tally>,
+}
+
+/// What the ground truth knows of a project from the events sent so far.
+#[derive(Debug, Clone, Copy, Default)]
+struct Seen {
+    /// Status after the last event sent.
+    status: Option<ProjectStatus>,
+    /// Completed investment carried forward (landed fen).
+    invested: i64,
+    /// Completed quantity carried forward (landed hundredths).
+    quantity: i64,
+    /// Local status date of the counted start.
+    started: Option<i32>,
+    /// Local status date of the counted completion standing, and its build days if counted.
+    completed: Option<(i32, Option<i64>)>,
 }
 
 impl RenovationGen {
@@ -1061,6 +1112,7 @@ impl RenovationGen {
             })
             .collect();
         events.sort_unstable();
+        let seen = vec![Seen::default(); plan.districts[district].projects.len()];
         let d = &city.districts[district];
         let buf = RenovationProgress {
             event_id: String::new(),
@@ -1117,6 +1169,7 @@ impl RenovationGen {
             seed,
             events,
             cursor: 0,
+            seen,
             buf,
             tallies: Vec::new(),
         }
@@ -1172,13 +1225,18 @@ impl RenovationGen {
         }
         b.compound_built_year = pr.built_year;
         b.buildings_count = pr.buildings;
-        b.from_status = from;
+        // Some source systems leave the previous status out.
+        b.from_status = from.filter(|_| !rng::hashed_chance(uid ^ 0xF5, 0.1));
         b.to_status = to;
         b.status_date = clock::date(map.day(s.day));
         b.planned_start_date = Some(clock::date(map.day(pr.planned_start)));
         b.planned_end_date = Some(clock::date(map.day(pr.planned_end)));
         b.quantity_planned = Some(Number(pr.quantity));
-        b.quantity_completed_cum = Some(Number(quantity_done(pr, s.pct)));
+        // Progress reports sometimes leave a cumulative figure out (carried forward, not 0).
+        let progress = s.kind == StepKind::Progress;
+        let no_quantity = progress && rng::hashed_chance(uid ^ 0x51, 0.08);
+        let no_investment = progress && rng::hashed_chance(uid ^ 0x52, 0.08);
+        b.quantity_completed_cum = (!no_quantity).then(|| Number(quantity_done(pr, s.pct)));
         b.quantity_unit = Some(pr.unit);
         b.households_benefited = Some(pr.households);
         b.residents_benefited = Some((f64::from(pr.households) * 2.6).round() as i32);
@@ -1187,7 +1245,7 @@ impl RenovationGen {
         b.progress_pct = started.then_some(Number(s.pct));
         let amount = |yuan: f64| Number(money(yuan, pr.wanyuan));
         b.investment_planned_yuan = Some(amount(pr.invest_planned));
-        b.investment_completed_cum_yuan = Some(Number(spent(pr, s.pct)));
+        b.investment_completed_cum_yuan = (!no_investment).then(|| Number(spent(pr, s.pct)));
         let approved = step_reached(pr, step, StepKind::Approved);
         let funds = |i: usize| {
             (approved && pr.funding[i] > 0.0).then(|| amount(pr.invest_planned * pr.funding[i]))
@@ -1219,6 +1277,10 @@ impl RenovationGen {
                     ],
                 )),
             ),
+            StepKind::Withdrawn => set_opt(&mut b.remarks, Some("完工验收不合格，撤回整改")),
+            StepKind::Completed if step > 0 && pr.steps[step - 1].kind == StepKind::Completed => {
+                set_opt(&mut b.remarks, Some("完工信息更正"))
+            }
             StepKind::Cancelled => set_opt(
                 &mut b.remarks,
                 Some(rng::choose_by(
@@ -1241,176 +1303,167 @@ impl RenovationGen {
             _ => {}
         }
 
-        // Ground truth, on the (emitted) status date.
+        // Ground truth, on the (emitted) status date (definitions: `truth::DEFINITIONS`).
         let day = map.day(s.day);
+        let invested = (!no_investment).then(|| invested_fen(pr, s.pct));
+        let quantity = (!no_quantity).then(|| landed_hundredths(quantity_done(pr, s.pct)));
+        let seen = &mut self.seen[project];
         self.tallies.clear();
-        let t = &mut self.tallies;
-        match s.kind {
-            StepKind::Declared => {
-                t.push(Tally {
-                    metric: Metric::ProjectsDeclared,
-                    day,
-                    value: 1,
-                });
-                if pr.infill_in_period {
-                    t.push(Tally {
-                        metric: Metric::InfillDeclared,
-                        day,
-                        value: 1,
-                    });
-                }
-            }
-            StepKind::Started if pr.ptype == P::ElevatorRetrofit => {
-                t.push(Tally {
-                    metric: Metric::ElevatorsStarted,
-                    day,
-                    value: i64::from(pr.elevators.unwrap_or(0)),
-                });
-            }
-            StepKind::Completed => {
-                t.push(Tally {
-                    metric: Metric::ProjectsCompleted,
-                    day,
-                    value: 1,
-                });
-                match pr.ptype {
-                    P::ElevatorRetrofit => t.push(Tally {
-                        metric: Metric::ElevatorsCompleted,
-                        day,
-                        value: i64::from(pr.elevators.unwrap_or(0)),
-                    }),
-                    P::AgingFriendlyRetrofit => t.push(Tally {
-                        metric: Metric::AgeFriendlyHouseholds,
-                        day,
-                        value: i64::from(pr.households),
-                    }),
-                    _ => {}
-                }
-            }
-            StepKind::Cancelled => t.push(Tally {
-                metric: Metric::ProjectsCancelled,
-                day,
-                value: 1,
-            }),
-            _ => {}
-        }
-        status_tallies(pr, step, day, t);
-        investment_tallies(pr, step, day, t);
-        quantity_tallies(pr, step, day, t);
-        completion_tallies(pr, step, map, t);
-    }
-}
-
-/// K17: the project leaves its previous status and enters the new one.
-fn status_tallies(pr: &Project, step: usize, day: i32, t: &mut Vec<Tally>) {
-    let to = transition(pr, step).2;
-    let before = (step > 0).then(|| transition(pr, step - 1).2);
-    if before == Some(to) {
-        return;
-    }
-    for (status, value) in [(before, -1), (Some(to), 1)] {
-        if let Some(status) = status {
-            t.push(Tally {
-                metric: Metric::Status(status_index(status)),
-                day,
-                value,
-            });
-        }
-    }
-}
-
-/// K19 and K20 for every project, and the infill figures: the change of the landed completed
-/// investment, and the first time it is positive (it never falls back: progress only grows, so
-/// a project counts for its community from then on).
-fn investment_tallies(pr: &Project, step: usize, day: i32, t: &mut Vec<Tally>) {
-    let before = if step == 0 {
-        0
-    } else {
-        invested_fen(pr, pr.steps[step - 1].pct)
-    };
-    let now = invested_fen(pr, pr.steps[step].pct);
-    let first = before == 0 && now > 0;
-    let mut push = |metric, value| t.push(Tally { metric, day, value });
-    if now != before {
-        push(Metric::InvestmentFen, now - before);
-    }
-    if first {
-        push(Metric::InvestedCommunity, pr.community as i64);
-    }
-    if pr.infill_in_period {
-        if now != before {
-            push(Metric::InfillInvestmentFen, now - before);
-        }
-        if first {
-            push(Metric::InfillCommunity, pr.community as i64);
-        }
-    }
-}
-
-/// K22 (network projects, by unit) and K07 (parking projects counted in 个): the change of the
-/// landed completed quantity since the project's previous event.
-fn quantity_tallies(pr: &Project, step: usize, day: i32, t: &mut Vec<Tally>) {
-    let metric = if K22_TYPES.contains(&pr.ptype) {
-        Metric::Quantity(unit_index(pr.unit))
-    } else if pr.ptype == P::ParkingFacility && pr.unit == U::Piece {
-        Metric::ParkingSpacesRenovation
-    } else {
-        return;
-    };
-    let landed = |pct: f64| landed_hundredths(quantity_done(pr, pct));
-    let before = if step == 0 {
-        0
-    } else {
-        landed(pr.steps[step - 1].pct)
-    };
-    let now = landed(pr.steps[step].pct);
-    if now != before {
-        t.push(Tally {
-            metric,
+        tally(
+            pr,
+            s.kind,
+            to,
             day,
-            value: now - before,
-        });
+            invested,
+            quantity,
+            seen,
+            &mut self.tallies,
+        );
     }
 }
 
-/// K16 and K21 on a project's completion.
-fn completion_tallies(pr: &Project, step: usize, map: &TimeMap, t: &mut Vec<Tally>) {
+/// The truth's tallies of one event of `pr`: `invested` and `quantity` as sent (None when
+/// left out), `seen` the project's state before it (updated).
+#[allow(clippy::too_many_arguments)]
+fn tally(
+    pr: &Project,
+    kind: StepKind,
+    to: ProjectStatus,
+    day: i32,
+    invested: Option<i64>,
+    quantity: Option<i64>,
+    seen: &mut Seen,
+    t: &mut Vec<Tally>,
+) {
     use ProjectStatus as S;
-    if transition(pr, step).2 != S::Completed {
-        return;
+    let mut push = |metric: Metric, day, value: i64| {
+        // A distinct key (a community index) may be 0; an amount of 0 adds nothing.
+        if value != 0 || metric.is_distinct() {
+            t.push(Tally { metric, day, value });
+        }
+    };
+    let was = *seen;
+    seen.status = Some(to);
+    match kind {
+        StepKind::Declared => {
+            push(Metric::ProjectsDeclared, day, 1);
+            if pr.infill_in_period {
+                push(Metric::InfillDeclared, day, 1);
+            }
+        }
+        StepKind::Cancelled => push(Metric::ProjectsCancelled, day, 1),
+        _ => {}
     }
-    let day = map.day(pr.steps[step].day);
-    if pr.ptype == P::OldCompoundRenovation {
-        t.push(Tally {
-            metric: Metric::OldCompoundHouseholds,
-            day,
-            value: i64::from(pr.households),
-        });
-        if let Some(cp) = pr.compound {
-            t.push(Tally {
-                metric: Metric::CompoundCompleted,
+    // K17/K18: the project leaves its previous status and enters the new one.
+    if was.status != Some(to) {
+        if let Some(before) = was.status {
+            push(Metric::Status(status_index(before)), day, -1);
+        }
+        push(Metric::Status(status_index(to)), day, 1);
+    }
+    // K14/K21: the counted start is the first 'started' after a pre-start status.
+    let pre_start = |x: Option<S>| matches!(x, Some(S::Declared | S::Approved));
+    if to == S::Started && pre_start(was.status) {
+        if let Some(old) = was.started
+            && pr.ptype == P::ElevatorRetrofit
+        {
+            push(
+                Metric::ElevatorsStarted,
+                old,
+                -i64::from(pr.elevators.unwrap_or(0)),
+            );
+        }
+        seen.started = Some(day);
+        if pr.ptype == P::ElevatorRetrofit {
+            push(
+                Metric::ElevatorsStarted,
                 day,
-                value: compound_key(pr.community, cp),
-            });
+                i64::from(pr.elevators.unwrap_or(0)),
+            );
         }
     }
-    let start = (0..step).find(|&j| {
-        matches!(
-            transition(pr, j),
-            (RenovationEventType::Started, Some(S::Approved), _)
-        )
-    });
-    if let Some(j) = start {
-        t.push(Tally {
-            metric: Metric::BuildDays,
+    // K13, K15, K16, K21: the counted completion is the first event of the final run of done
+    // statuses; leaving that run withdraws it.
+    let done = |x: Option<S>| matches!(x, Some(S::Completed | S::Accepted));
+    let completion =
+        |sign: i64, on: i32, build: Option<i64>, push: &mut dyn FnMut(Metric, i32, i64)| {
+            push(Metric::ProjectsCompleted, on, sign);
+            match pr.ptype {
+                P::ElevatorRetrofit => push(
+                    Metric::ElevatorsCompleted,
+                    on,
+                    sign * i64::from(pr.elevators.unwrap_or(0)),
+                ),
+                P::AgingFriendlyRetrofit => push(
+                    Metric::AgeFriendlyHouseholds,
+                    on,
+                    sign * i64::from(pr.households),
+                ),
+                P::OldCompoundRenovation => {
+                    push(
+                        Metric::OldCompoundHouseholds,
+                        on,
+                        sign * i64::from(pr.households),
+                    );
+                    if let Some(cp) = pr.compound {
+                        let key = (pr.community as u32) << 8 | cp as u32;
+                        push(Metric::Keyed(keyed::COMPOUND_COMPLETION, key), on, sign);
+                    }
+                }
+                _ => {}
+            }
+            if let Some(days) = build {
+                push(Metric::BuildDays, on, sign * days);
+                push(Metric::BuildProjects, on, sign);
+            }
+        };
+    if done(Some(to)) && !done(was.status) {
+        let build = seen
+            .started
+            .map(|start| i64::from(day - start))
+            .filter(|&d| d >= 0);
+        seen.completed = Some((day, build));
+        completion(1, day, build, &mut push);
+    } else if !done(Some(to))
+        && let Some((on, build)) = was.completed
+    {
+        seen.completed = None;
+        completion(-1, on, build, &mut push);
+    }
+    // K19, K20, K33 and the infill figures: the carried-forward completed investment.
+    if let Some(now) = invested {
+        seen.invested = now;
+        let delta = now - was.invested;
+        push(Metric::InvestmentFen, day, delta);
+        push(
+            Metric::Keyed(keyed::COMMUNITY_INVESTMENT, pr.community as u32),
             day,
-            value: i64::from(day - map.day(pr.steps[j].day)),
-        });
-        t.push(Tally {
-            metric: Metric::BuildProjects,
-            day,
-            value: 1,
-        });
+            delta,
+        );
+        if was.invested <= 0 && now > 0 {
+            push(Metric::InvestedCommunity, day, pr.community as i64);
+        }
+        if pr.infill_in_period {
+            push(Metric::InfillInvestmentFen, day, delta);
+            if was.invested <= 0 && now > 0 {
+                push(Metric::InfillCommunity, day, pr.community as i64);
+            }
+        }
+    }
+    // K22 (network projects, by unit) and K07 (parking projects counted in 个 that the
+    // registry does not list): the change of the carried-forward completed quantity.
+    if let Some(now) = quantity {
+        seen.quantity = now;
+        let metric = if K22_TYPES.contains(&pr.ptype) {
+            Some(Metric::Quantity(unit_index(pr.unit)))
+        } else if pr.ptype == P::ParkingFacility && pr.unit == U::Piece && !pr.in_registry {
+            Some(Metric::ParkingSpacesRenovation)
+        } else {
+            None
+        };
+        if let Some(metric) = metric {
+            push(metric, day, now - was.quantity);
+        }
     }
 }
 
@@ -1522,6 +1575,7 @@ fn transition(
         StepKind::Completed => (E::Completed, prev, S::Completed),
         StepKind::Accepted => (E::Accepted, prev, S::Accepted),
         StepKind::Cancelled => (E::Cancelled, prev, S::Cancelled),
+        StepKind::Withdrawn => (E::ProgressReported, prev, S::Started),
     }
 }
 
@@ -1529,7 +1583,9 @@ fn status_after(kind: StepKind) -> ProjectStatus {
     match kind {
         StepKind::Declared => ProjectStatus::Declared,
         StepKind::Approved => ProjectStatus::Approved,
-        StepKind::Started | StepKind::Resumed | StepKind::Progress => ProjectStatus::Started,
+        StepKind::Started | StepKind::Resumed | StepKind::Progress | StepKind::Withdrawn => {
+            ProjectStatus::Started
+        }
         StepKind::Suspended => ProjectStatus::Suspended,
         StepKind::Completed => ProjectStatus::Completed,
         StepKind::Accepted => ProjectStatus::Accepted,

@@ -155,6 +155,7 @@ impl Simulation {
                     }
                     Topic::Facility => Box::new(FacilityGen::new(
                         Arc::clone(&city),
+                        Arc::clone(&plan),
                         i,
                         config.seed,
                         config.scale,

@@ -15,8 +15,10 @@ use serde::Serialize;
 use crate::bad::BadClass;
 use crate::city::City;
 use crate::clock::{self, Period};
-use crate::emit::{METRICS, Metric, Tally, Topic};
-use crate::profile::{Figure, FlowKpi, Scope, StockKpi};
+use crate::emit::{METRICS, Metric, Tally, Topic, keyed};
+use crate::hotline;
+use crate::profile::{CommunityKpi, Figure, FlowKpi, Scope, StockKpi};
+use crate::reference::{self, AssessmentRow};
 use crate::renovation;
 
 /// How each KPI of the truth is defined, for the SQL that should reproduce it.
@@ -27,25 +29,35 @@ pub const DEFINITIONS: &[(&str, &str)] = &[
     ),
     (
         "hotline_tickets_received",
-        "K23: COUNT(DISTINCT ticket_id) of hotline events with event_type = 'hotline.ticket_created', by the Asia/Shanghai date of received_time (= event_time of that event)",
+        "K23 (and K34's numerator): tickets, each once, with a 'hotline.ticket_created' (intake) event, by the Asia/Shanghai date of the intake's received_time (= its event_time); every request_type, proactive items included",
     ),
     (
         "hotline_wc_tickets_received",
-        "K24 numerator: as hotline_tickets_received, only tickets with wc_category IS NOT NULL",
+        "K24 numerator: those tickets with a non-NULL wc_category on any event (citysim's never changes)",
+    ),
+    (
+        "hotline_proactive_received",
+        "K35 numerator: those tickets whose intake has is_proactive = true (NULL = not proactive); K35 = hotline_proactive_received / hotline_tickets_received",
     ),
     (
         "hotline_valid_visits",
-        "K25–K27 denominator: over hotline_ticket_latest (per ticket_id the event with the highest ticket_version), the rows with status IN ('surveyed','archived') AND is_valid_visit, by the Asia/Shanghai date of that latest row's event_time",
+        "K25–K28 denominator: tickets with a 'hotline.ticket_surveyed' event with is_valid_visit = true, each once, by the Asia/Shanghai date (event_date) of its LAST such event (by event_time, then Kafka position); archives and other later events do not move it, a valid re-survey after a reopen moves it (it leaves the earlier period), invalid surveys neither count nor move it",
     ),
-    ("hotline_contacted", "those rows with contacted = true"),
-    ("hotline_resolved", "those rows with resolved = true"),
+    (
+        "hotline_contacted",
+        "those tickets whose last valid survey has contacted = true",
+    ),
+    (
+        "hotline_resolved",
+        "those whose last valid survey has resolved = true",
+    ),
     (
         "hotline_satisfied",
-        "those rows with satisfaction = 'satisfied'",
+        "those whose last valid survey has satisfaction = 'satisfied'",
     ),
     (
         "hotline_basic_satisfied",
-        "those rows with satisfaction = 'basic'",
+        "those whose last valid survey has satisfaction = 'basic'",
     ),
     (
         "response_rate",
@@ -65,111 +77,120 @@ pub const DEFINITIONS: &[(&str, &str)] = &[
     ),
     (
         "elderly_service_centres_opened",
-        "K01: COUNT(*) facility_changes WHERE op = 'create' AND facility_type = 'elderly_service_center', by event_date",
+        "K01: facilities of type elderly_service_center counted once, at their opening = their first event (by facility_version, event_time, Kafka position; resends once) with status 'operating', dated by that event's opened_date (else its event_date), in the opening event's district; not counted when stock: the facility's first event has change_reason '存量登记' and a status other than planned/under_construction, or the opening date is before the district's registry start (its earliest facility event_date). Closing, suspension, reopening and resumption never count again; a late entry (补录) counts at its opening date",
     ),
     (
         "elderly_care_stations_opened",
-        "K02: same with facility_type IN ('elderly_care_station','elderly_day_care')",
+        "K02: as K01 with facility_type IN ('elderly_care_station','elderly_day_care')",
     ),
     (
         "meal_points_opened",
-        "K03: same with facility_type IN ('meal_assistance_point','community_canteen')",
+        "K03 (item NULL): as K01 with facility_type IN ('meal_assistance_point','community_canteen')",
     ),
     (
         "inclusive_childcare_places_added",
-        "K04: SUM(childcare_places_delta) facility_changes WHERE facility_type = 'childcare_center' AND is_inclusive, by event_date",
+        "K04: per childcare_center event, available inclusive places A = childcare_places carried forward (an event without it keeps the last known value) when status = 'operating' and is_inclusive (carried forward), else 0; added = max(0, A − the highest A of the facility's earlier events); the opening event's addition is dated by the opening date and left out for stock facilities (K01's rule), later additions by their event_date; reductions are not subtracted",
     ),
     (
         "parking_spaces_added",
-        "K07 (facility part): SUM(parking_spaces_delta) WHERE facility_type = 'parking_lot', by event_date",
+        "K07 (facility part): K04's high-water-mark rule on parking_spaces of operating facilities of any type (citysim: parking_lot), stock openings left out",
     ),
     (
         "parking_spaces_added_renovation",
-        "K07 (renovation part): SUM of Δquantity_completed_cum (as in quantity_completed_by_unit) of renovation_progress events WHERE project_type = 'parking_facility' AND quantity_unit = '个', by status_date (citysim's parking projects count sites, 处, so this is 0)",
+        "K07 (renovation part): per renovation event of a parking_facility project with quantity_unit '个', Δ = quantity_completed_cum carried forward − that of the project's previous event (event_time, then Kafka position; 0 before the first; an event without the figure adds 0), by status_date; projects whose project_id is the source_record_id of a parking_lot facility event are left out entirely (the registry is preferred)",
     ),
     (
         "charging_points_added",
-        "K06 flow: SUM(charging_points_delta) WHERE facility_type = 'ev_charger', by event_date",
+        "K06 flow: K04's high-water-mark rule on charging_points of operating facilities of any type",
     ),
     (
         "facilities_created",
-        "COUNT(*) facility_changes WHERE op = 'create', by event_date (includes the starting stock registered in the week before the period)",
+        "COUNT of facility events with op = 'create', by event_date (includes the starting stock loaded in the week before the period)",
     ),
     (
         "facilities_closed",
-        "COUNT(*) facility_changes WHERE op = 'close', by event_date",
+        "COUNT of facility events with op = 'close', by event_date",
     ),
     (
         "elevators_completed",
-        "K13: SUM(elevators_count) renovation_progress WHERE project_type = 'elevator_retrofit' AND to_status = 'completed', by status_date",
+        "K13: SUM(elevators_count carried forward to the counted completion) of elevator_retrofit projects whose counted completion's status_date is in the period; a project's counted completion exists only if its latest event's to_status is completed or accepted, and is the first event of its final unbroken run of such events (a second completion, a correction or acceptance counts no more; a completion later withdrawn — status back to started — leaves the count of its period, and a new completion counts at its own date); event order: event_time, then Kafka position; from_status is not used",
     ),
     (
         "elevators_started",
-        "K14: SUM(elevators_count) WHERE project_type = 'elevator_retrofit' AND event_type = 'renovation.started' AND from_status = 'approved', by status_date (progress reports and resumptions also carry to_status = 'started')",
+        "K14: SUM(elevators_count) of elevator_retrofit projects at their counted start, by its status_date: the first event with to_status 'started' after the project's last event with a pre-start status (declared, approved); resumptions after a suspension and withdrawals of a completion are not starts",
     ),
     (
         "age_friendly_households",
-        "K15: SUM(households_benefited) WHERE project_type = 'aging_friendly_retrofit' AND to_status = 'completed', by status_date",
+        "K15: SUM(households_benefited carried forward) of aging_friendly_retrofit projects at their counted completion (K13's rule), by its status_date",
     ),
     (
         "old_compounds_completed",
-        "K16 item 'compounds': COUNT(DISTINCT compound_id) renovation_progress WHERE project_type = 'old_compound_renovation' AND to_status = 'completed' (compound_id IS NOT NULL), by status_date",
+        "K16 'compounds': old_compound_renovation compounds (compound_id) counted once, in the period of the earliest counted completion (K13's rule) among the compound's projects",
     ),
     (
         "old_compound_households_completed",
-        "K16 item 'households': SUM(households_benefited) of those events, by status_date",
+        "K16 'households': SUM(households_benefited) of old_compound_renovation projects at their counted completion, by its status_date",
     ),
     (
         "build_days_sum",
-        "K21 numerator: over projects with a to_status = 'completed' event whose status_date is in the period and a 'renovation.started' event with from_status = 'approved': SUM(that completed status_date − the status_date of the project's first such start), in days, by the completed status_date",
+        "K21 numerator: over projects (any type) with a counted completion in the period and a counted start (K14's rule) before it: SUM(completion status_date − start status_date) in days (negative left out)",
     ),
-    (
-        "build_projects",
-        "K21 denominator: COUNT of those projects (projects without such a start are left out)",
-    ),
+    ("build_projects", "K21 denominator: COUNT of those projects"),
     (
         "quantity_completed_by_unit",
-        "K22: per quantity_unit, SUM of Δ = COALESCE(quantity_completed_cum, 0) − COALESCE(quantity_completed_cum of the same project's preceding event, 0) (preceding by event_time, then event_id, over all its events; 0 before the first) of renovation_progress events WHERE project_type IN ('overhead_lines_burial','pipe_network','rain_sewage_separation'), by status_date; the units of those project types are always listed",
+        "K22: per quantity_unit, SUM of Δ = quantity_completed_cum carried forward − that of the project's previous event (0 before the first; an event without the figure adds 0), by status_date, of overhead_lines_burial, pipe_network and rain_sewage_separation projects (units with no change left out of the catalogue)",
     ),
     (
         "hotline_closed",
-        "K30 denominator: hotline_ticket_latest rows (per ticket_id the event with the highest ticket_version) with closed_time IS NOT NULL, by the Asia/Shanghai date of that closed_time",
+        "K30 'reopen_rate' denominator: tickets whose FIRST 'hotline.ticket_closed' event (by ticket_version, event_time, Kafka position) has a closed_time on an Asia/Shanghai date in the period (re-closures after a reopen do not count again)",
+    ),
+    (
+        "hotline_closed_no_due",
+        "K30 'no_due_time': those whose first closure carries no due_time (outside the on-time denominator, which is hotline_closed − hotline_closed_no_due)",
     ),
     (
         "hotline_closed_on_time",
-        "K30 'on_time_closure_rate' numerator: those rows with closed_time <= due_time (not on time when due_time IS NULL)",
+        "K30 'on_time_closure_rate' numerator: those whose first closure has closed_time <= due_time; the rate is hotline_closed_on_time / (hotline_closed − hotline_closed_no_due)",
     ),
     (
         "hotline_reopened",
-        "K30 'reopen_rate' numerator: those rows with reopen_count > 0",
+        "K30 'reopen_rate' numerator: 'hotline.ticket_reopened' events (each once) by event_date; the rate is hotline_reopened / hotline_closed",
+    ),
+    (
+        "hotline_zero_request_community_months",
+        "K29: Σ over the calendar months wholly inside the period of the district's communities (all of the communities reference, valid since 2020-11-01) without a ticket received (intake's received_time) in that month whose request_type (intake's) is complaint, help or report and whose community_code is the community's (the intake's, else that of the ticket's first event carrying one, usually the dispatch); consultations and suggestions break no zero, proactive items of those types do, tickets without a community code break none",
+    ),
+    (
+        "hotline_requests_per_10k_residents",
+        "K34: hotline_tickets_received / (SUM(population) of the district's communities) × 10⁴ (null without residents)",
     ),
     (
         "renovation_projects_declared",
-        "COUNT(*) renovation_progress WHERE event_type = 'renovation.declared', by status_date",
+        "COUNT of renovation events with event_type 'renovation.declared', by status_date",
     ),
     (
         "renovation_projects_completed",
-        "COUNT(*) WHERE to_status = 'completed', by status_date",
+        "projects with a counted completion (K13's rule) in the period, by its status_date",
     ),
     (
         "renovation_projects_cancelled",
-        "COUNT(*) WHERE event_type = 'renovation.cancelled', by status_date",
+        "COUNT of renovation events with event_type 'renovation.cancelled', by status_date",
     ),
     (
         "facility_stock_end",
-        "K08/K08a: per facility_type, facilities whose latest event with event_date <= the last day of the period has status <> 'closed'",
+        "K08: per facility_type, facilities whose latest event (facility_version, event_time, Kafka position) with event_date <= the last day of the period has status 'operating' (planned, under construction, suspended and closed ones are not stock; a late entry joins the stock on its event_date)",
     ),
     (
         "charging_points_stock_end",
-        "K06: SUM(charging_points) of those latest rows WHERE facility_type = 'ev_charger'",
+        "K06: SUM(charging_points carried forward) of those operating ev_charger facilities",
     ),
     (
         "projects_by_status_end",
-        "K17: per to_status (every status listed), COUNT of projects whose latest renovation_progress event (by event_time, then event_id) among those with status_date <= the last day of the period has that to_status",
+        "K17: per to_status, COUNT of projects whose latest renovation event (event_time, then Kafka position) among those with status_date <= the last day of the period has that to_status",
     ),
     (
         "projects_started_end",
-        "K18 'start_rate' numerator: those latest rows with to_status IN ('started','completed','accepted')",
+        "K18 'start_rate' numerator: those latest rows with to_status IN ('started','suspended','completed','accepted')",
     ),
     (
         "projects_completed_end",
@@ -181,11 +202,11 @@ pub const DEFINITIONS: &[(&str, &str)] = &[
     ),
     (
         "investment_completed_end_yuan",
-        "K19: SUM(investment_completed_cum_yuan) of those latest rows, every project type (NULL counts 0), as landed: the reported amount × the yuan factor of amount_unit_raw (万元 = 10000), rounded to fen",
+        "K19: SUM over projects of investment_completed_cum_yuan carried forward (an event without it keeps the last known value; never known = 0) of the state at the last day of the period (latest event with status_date <= that day), every project type including cancelled ones, as landed: the reported amount × the yuan factor of amount_unit_raw (万元 = 10000), rounded to fen",
     ),
     (
         "communities_with_investment_end",
-        "K20: COUNT(DISTINCT community_code) of those latest rows WHERE investment_completed_cum_yuan > 0",
+        "K20: COUNT(DISTINCT community_code) of those states with carried-forward investment > 0",
     ),
     (
         "infill_projects_declared",
@@ -198,6 +219,50 @@ pub const DEFINITIONS: &[(&str, &str)] = &[
     (
         "infill_communities_with_investment",
         "K20 over those projects: COUNT(DISTINCT community_code) with latest investment_completed_cum_yuan > 0",
+    ),
+    (
+        "meal_assistance_points_opened",
+        "K03 item 'meal_assistance_point': as K01 with facility_type = 'meal_assistance_point'",
+    ),
+    (
+        "community_canteens_opened",
+        "K03 item 'community_canteen': as K01 with facility_type = 'community_canteen'",
+    ),
+    (
+        "communities_end",
+        "K05/K09/K10/K31 base: communities of the communities reference (communities.csv, written with --reference-out/--out/--lake) valid at the last day of the period; residents_end and households_end their population and households",
+    ),
+    (
+        "childcare_places_end",
+        "K05 numerator: SUM(childcare_places carried forward) of childcare_center facilities operating at the last day of the period (inclusive or not); childcare_places_per_1000 = childcare_places_end / residents_end × 1000",
+    ),
+    (
+        "basic_complete_communities",
+        "K09 numerator: communities with, at the last day of the period, at least one operating facility (by the facility's community_code) of each group: community_service_station; kindergarten; childcare_center; elderly_care_station or elderly_day_care; health_station; basic_completeness_rate = that / communities_end",
+    ),
+    (
+        "station_floor_area_m2",
+        "K10: SUM(floor_area_m2 carried forward) of operating community_service_station facilities at the last day; station_m2_per_100_households = that / households_end × 100 (item 'm2_per_100_households'); share_communities_station_ge_30 = communities_station_ge_30 (communities with households > 0 whose own area / households × 100 >= 30) / communities_with_households (item 'share_communities_ge_30')",
+    ),
+    (
+        "life_circles_compliant",
+        "K12: per level, life circles (life_circles.csv) with, for every requirement of the level (sql/views/15_life_circle_requirements), at least one facility operating at the last day whose life_circle_id is the circle and whose type meets it; life_circles = circles per level",
+    ),
+    (
+        "communities_on_platform",
+        "K31: communities valid at the last day with on_digital_platform = true",
+    ),
+    (
+        "complete_communities",
+        "K32 'count': communities whose latest assessment (community_assessments.csv; latest by assessed_date, then assessment_id, among those assessed by the last day) passed; assessed_communities = communities with such an assessment; complete_rate = the ratio (item 'rate')",
+    ),
+    (
+        "bottom_decile_investment_share",
+        "K33: per district, P10 = the score at ascending position ceil(n/10) of its n assessed communities' latest scores; bottom_decile_investment_yuan = SUM of carried-forward completed investment at the last day (K19's state) of projects in communities with score <= P10; assessed_investment_yuan = the same over all assessed communities; the share is their ratio (city: sums of the districts' parts)",
+    ),
+    (
+        "catalogue",
+        "every catalogue KPI over the whole period as kpi-query answers it (KPI id -> item, '' for NULL -> value); zero flows and ratios without a denominator left out",
     ),
     (
         "period",
@@ -218,6 +283,8 @@ pub struct Kpis {
     pub hotline_tickets_received: i64,
     /// K24 numerator.
     pub hotline_wc_tickets_received: i64,
+    /// K35 numerator.
+    pub hotline_proactive_received: i64,
     /// Rate denominator.
     pub hotline_valid_visits: i64,
     /// K25 numerator.
@@ -256,6 +323,10 @@ pub struct Kpis {
     pub elderly_care_stations_opened: i64,
     /// K03.
     pub meal_points_opened: i64,
+    /// K03 part: meal-assistance points.
+    pub meal_assistance_points_opened: i64,
+    /// K03 part: community canteens.
+    pub community_canteens_opened: i64,
     /// K07 (facility part).
     pub parking_spaces_added: i64,
     /// K06 flow.
@@ -294,6 +365,11 @@ impl Serialize for Kpis {
             &mut map,
             "hotline_wc_tickets_received",
             self.hotline_wc_tickets_received,
+        )?;
+        int(
+            &mut map,
+            "hotline_proactive_received",
+            self.hotline_proactive_received,
         )?;
         int(&mut map, "hotline_valid_visits", self.hotline_valid_visits)?;
         int(&mut map, "hotline_contacted", self.hotline_contacted)?;
@@ -346,6 +422,16 @@ impl Serialize for Kpis {
             self.elderly_care_stations_opened,
         )?;
         int(&mut map, "meal_points_opened", self.meal_points_opened)?;
+        int(
+            &mut map,
+            "meal_assistance_points_opened",
+            self.meal_assistance_points_opened,
+        )?;
+        int(
+            &mut map,
+            "community_canteens_opened",
+            self.community_canteens_opened,
+        )?;
         int(&mut map, "parking_spaces_added", self.parking_spaces_added)?;
         int(
             &mut map,
@@ -371,6 +457,7 @@ impl Kpis {
             sparse: false,
             hotline_tickets_received: g(Metric::TicketsReceived),
             hotline_wc_tickets_received: g(Metric::TicketsReceivedWc),
+            hotline_proactive_received: g(Metric::ProactiveReceived),
             hotline_valid_visits: valid,
             hotline_contacted: g(Metric::Contacted),
             hotline_resolved: g(Metric::Resolved),
@@ -390,6 +477,8 @@ impl Kpis {
             elderly_service_centres_opened: g(Metric::ServiceCentresOpened),
             elderly_care_stations_opened: g(Metric::CareStationsOpened),
             meal_points_opened: g(Metric::MealPointsOpened),
+            meal_assistance_points_opened: g(Metric::MealPointsOpened) - g(Metric::CanteensOpened),
+            community_canteens_opened: g(Metric::CanteensOpened),
             parking_spaces_added: g(Metric::ParkingSpaces),
             charging_points_added: g(Metric::ChargingPoints),
             facilities_created: g(Metric::FacilitiesCreated),
@@ -427,12 +516,18 @@ pub struct PeriodTruth {
     pub build_projects: i64,
     /// K22: completed quantity of network projects, by unit.
     pub quantity_completed_by_unit: BTreeMap<String, f64>,
-    /// K30 denominator: tickets closed.
+    /// K30: tickets first closed (reopen-rate denominator).
     pub hotline_closed: i64,
+    /// K30: those whose first closure has no due time (outside the on-time denominator).
+    pub hotline_closed_no_due: i64,
     /// K30: those closed by their due time.
     pub hotline_closed_on_time: i64,
-    /// K30: those reopened at least once.
+    /// K30: reopen events.
     pub hotline_reopened: i64,
+    /// K29: community-months without an in-scope request, over the whole months of the period.
+    pub hotline_zero_request_community_months: i64,
+    /// K34: tickets received per 10,000 residents.
+    pub hotline_requests_per_10k_residents: Option<f64>,
     /// Facilities open at the end, by type.
     pub facility_stock_end: BTreeMap<String, i64>,
     /// All facilities open at the end.
@@ -457,6 +552,13 @@ pub struct PeriodTruth {
     pub infill_investment_end_yuan: f64,
     /// Communities they invested in.
     pub infill_communities_with_investment: i64,
+    /// K05, K09, K10, K12, K31–K33 at the end of the period.
+    #[serde(flatten)]
+    pub communities: CommunityKpis,
+    /// Every KPI of the catalogue over the whole period, as kpi-query answers it for one
+    /// period covering the run (stocks at its last day): KPI id → item ("" for a NULL item) →
+    /// value. Zero flows and ratios without a denominator are left out.
+    pub catalogue: BTreeMap<String, BTreeMap<String, f64>>,
 }
 
 /// Ground truth of one district.
@@ -581,6 +683,8 @@ pub struct TruthBuilder {
     days: Vec<Vec<i64>>,
     /// Distinct keys: (metric, district, key, local day).
     keys: BTreeSet<(Metric, usize, i64, i32)>,
+    /// Keyed amounts: (district, kind, key) → (local day, change).
+    keyed: BTreeMap<(usize, u8, u32), Vec<(i32, i64)>>,
     topics: [TopicTruth; 3],
     records: u64,
 }
@@ -592,6 +696,7 @@ impl TruthBuilder {
             base_day: period.from_day() - HISTORY_DAYS,
             days: vec![Vec::new(); districts],
             keys: BTreeSet::new(),
+            keyed: BTreeMap::new(),
             topics: Default::default(),
             records: 0,
         }
@@ -600,6 +705,13 @@ impl TruthBuilder {
     /// Adds one valid event's tallies.
     pub fn add(&mut self, district: usize, tallies: &[Tally]) {
         for t in tallies {
+            if let Metric::Keyed(kind, key) = t.metric {
+                self.keyed
+                    .entry((district, kind, key))
+                    .or_default()
+                    .push((t.day, t.value));
+                continue;
+            }
             if t.metric.is_distinct() {
                 self.keys.insert((t.metric, district, t.value, t.day));
                 continue;
@@ -647,9 +759,22 @@ impl TruthBuilder {
         keys.len() as i64
     }
 
-    /// The distinct counts of `district` for a period ending on local day `to`.
-    fn distinct_counts(&self, district: usize, from: i32, to: i32) -> Distinct {
+    /// The distinct counts of `district` (with `communities` communities) for a period
+    /// `from..=to` (local days).
+    fn distinct_counts(&self, district: usize, communities: usize, from: i32, to: i32) -> Distinct {
+        // K29: the calendar months wholly inside the period.
+        let mut zero_request_months = 0;
+        let mut month = hotline::month_start(from);
+        while month <= to {
+            let next = hotline::month_start(month + 31);
+            if month >= from && next - 1 <= to {
+                let requested = self.distinct(Metric::RequestCommunity, district, month..=month);
+                zero_request_months += communities as i64 - requested;
+            }
+            month = next;
+        }
         Distinct {
+            zero_request_months,
             infill_communities: self.distinct(Metric::InfillCommunity, district, i32::MIN..=to),
             invested_communities: self.distinct(Metric::InvestedCommunity, district, i32::MIN..=to),
             compounds_completed: self.distinct(Metric::CompoundCompleted, district, from..=to),
@@ -670,6 +795,8 @@ impl TruthBuilder {
         let mut city_sums = vec![0i64; METRICS];
         let mut city_stock = vec![0i64; METRICS];
         let mut city_distinct = Distinct::default();
+        let assessments = reference::assessments(city, run.seed, period);
+        let mut city_communities = CommunityKpis::default();
         for (i, d) in city.districts.iter().enumerate() {
             let days = &self.days[i];
             let rows = days.len() / METRICS;
@@ -695,7 +822,7 @@ impl TruthBuilder {
                     }
                 }
             }
-            let distinct = self.distinct_counts(i, from, to);
+            let distinct = self.distinct_counts(i, d.communities.len(), from, to);
             city_distinct.add(distinct);
             for m in 0..METRICS {
                 city_sums[m] += period_sums[m];
@@ -722,12 +849,28 @@ impl TruthBuilder {
                     communities: d.communities.len(),
                     population: d.population(),
                     households: d.households(),
-                    period: period_truth(&period_sums, &stock, distinct),
+                    period: {
+                        let mut p = period_truth(&period_sums, &stock, distinct, d.population());
+                        p.old_compounds_completed = self.compounds_completed(i, from, to);
+                        p.communities = self.community_kpis(city, i, to, &stock, &assessments[i]);
+                        city_communities.add(&p.communities);
+                        p.catalogue.extend(programme_catalogue(&p));
+                        p
+                    },
                     weeks: Some(weeks),
                 },
             );
         }
-        let city_truth = period_truth(&city_sums, &city_stock, city_distinct);
+        let mut city_truth =
+            period_truth(&city_sums, &city_stock, city_distinct, city.population());
+        city_truth.old_compounds_completed = districts
+            .values()
+            .map(|d: &DistrictTruth| d.period.old_compounds_completed)
+            .sum();
+        city_communities.finish();
+        city_truth.communities = city_communities;
+        let programme = programme_catalogue(&city_truth);
+        city_truth.catalogue.extend(programme);
         let topics = streams
             .iter()
             .map(|&t| (t.topic().to_owned(), self.topics[t as usize].clone()))
@@ -757,6 +900,8 @@ struct Distinct {
     invested_communities: i64,
     /// Old compounds completed in the period (K16).
     compounds_completed: i64,
+    /// Community-months without an in-scope hotline request (K29).
+    zero_request_months: i64,
 }
 
 impl Distinct {
@@ -764,6 +909,7 @@ impl Distinct {
         self.infill_communities += o.infill_communities;
         self.invested_communities += o.invested_communities;
         self.compounds_completed += o.compounds_completed;
+        self.zero_request_months += o.zero_request_months;
     }
 }
 
@@ -772,7 +918,7 @@ fn hundredths(v: i64) -> f64 {
     v as f64 / 100.0
 }
 
-fn period_truth(sums: &[i64], stock: &[i64], distinct: Distinct) -> PeriodTruth {
+fn period_truth(sums: &[i64], stock: &[i64], distinct: Distinct, population: u64) -> PeriodTruth {
     let facility_stock_end: BTreeMap<String, i64> = FacilityType::ALL
         .iter()
         .enumerate()
@@ -808,12 +954,17 @@ fn period_truth(sums: &[i64], stock: &[i64], distinct: Distinct) -> PeriodTruth 
         build_projects: sums[Metric::BuildProjects.index()],
         quantity_completed_by_unit,
         hotline_closed: sums[Metric::Closed.index()],
+        hotline_closed_no_due: sums[Metric::ClosedNoDue.index()],
         hotline_closed_on_time: sums[Metric::ClosedOnTime.index()],
         hotline_reopened: sums[Metric::Reopened.index()],
+        hotline_zero_request_community_months: distinct.zero_request_months,
+        hotline_requests_per_10k_residents: (population > 0).then(|| {
+            round6(sums[Metric::TicketsReceived.index()] as f64 / population as f64 * 1e4)
+        }),
         facility_stock_total_end: facility_stock_end.values().sum(),
         facility_stock_end,
-        charging_points_stock_end: stock[Metric::ChargingPoints.index()],
-        projects_started_end: status(&[S::Started, S::Completed, S::Accepted]),
+        charging_points_stock_end: stock[Metric::ChargingPointsStock.index()],
+        projects_started_end: status(&[S::Started, S::Suspended, S::Completed, S::Accepted]),
         projects_completed_end: status(&[S::Completed, S::Accepted]),
         projects_not_cancelled_end: projects_by_status_end.values().sum::<i64>()
             - status(&[S::Cancelled]),
@@ -823,6 +974,8 @@ fn period_truth(sums: &[i64], stock: &[i64], distinct: Distinct) -> PeriodTruth 
         infill_projects_declared: sums[Metric::InfillDeclared.index()],
         infill_investment_end_yuan: hundredths(sums[Metric::InfillInvestmentFen.index()]),
         infill_communities_with_investment: distinct.infill_communities,
+        communities: CommunityKpis::default(),
+        catalogue: BTreeMap::new(),
     }
 }
 
@@ -854,11 +1007,37 @@ fn calibration(
         let (stream, kpi, target, generated, at_least) = match t.figure {
             Figure::Flow(kpi, per_year) => {
                 let (stream, name, generated) = flow_value(kpi, truth);
+                // K29 counts whole months only.
+                let years = if kpi == FlowKpi::ZeroRequestCommunityMonths {
+                    f64::from(whole_months(period)) / 12.0
+                } else {
+                    years
+                };
                 (
                     stream,
                     name,
                     per_year * scale * years * factor,
                     generated,
+                    false,
+                )
+            }
+            Figure::Communities(kpi, v) => {
+                let c = &truth.communities;
+                let (name, generated) = match kpi {
+                    CommunityKpi::OnPlatform => {
+                        ("communities_on_platform", c.communities_on_platform)
+                    }
+                    CommunityKpi::Assessed => ("assessed_communities", c.assessed_communities),
+                    CommunityKpi::Complete => ("complete_communities", c.complete_communities),
+                };
+                let Some(&stream) = streams.first() else {
+                    continue;
+                };
+                (
+                    stream,
+                    name.to_owned(),
+                    v * scale * factor,
+                    generated as f64,
                     false,
                 )
             }
@@ -896,6 +1075,19 @@ fn calibration(
         });
     }
     rows
+}
+
+/// Calendar months wholly inside `period`.
+fn whole_months(period: Period) -> i32 {
+    let (from, to) = (period.from_day(), period.to_day());
+    let mut n = 0;
+    let mut month = hotline::month_start(from);
+    while month <= to {
+        let next = hotline::month_start(month + 31);
+        n += i32::from(month >= from && next - 1 <= to);
+        month = next;
+    }
+    n
 }
 
 fn flow_value(kpi: FlowKpi, p: &PeriodTruth) -> (Topic, String, f64) {
@@ -951,6 +1143,11 @@ fn flow_value(kpi: FlowKpi, p: &PeriodTruth) -> (Topic, String, f64) {
             "infill_communities_with_investment",
             p.infill_communities_with_investment as f64,
         ),
+        FlowKpi::ZeroRequestCommunityMonths => (
+            Topic::Hotline,
+            "hotline_zero_request_community_months",
+            p.hotline_zero_request_community_months as f64,
+        ),
     };
     (topic, name.to_owned(), v)
 }
@@ -974,4 +1171,392 @@ fn stock_value(kpi: StockKpi, p: &PeriodTruth) -> (String, f64) {
             (format!("facility_stock_end[{}]", names.join("+")), v as f64)
         }
     }
+}
+
+/// The requirements of a life circle of each level (`sql/views/15_life_circle_requirements`,
+/// GB 50180-2018 as the facility KPIs read it): every group needs one operating facility of
+/// one of its types whose `life_circle_id` is the circle.
+const CIRCLE_REQUIREMENTS: [(&str, u8, &[&[FacilityType]]); 2] = {
+    use FacilityType as F;
+    [
+        (
+            "5min",
+            keyed::CIRCLE5,
+            &[
+                &[F::CommunityServiceStation],
+                &[F::CulturalCenter],
+                &[F::FitnessSpace, F::PublicActivitySpace],
+                &[F::Kindergarten],
+                &[F::ChildcareCenter],
+                &[F::ElderlyDayCare, F::ElderlyCareStation],
+                &[F::HealthStation],
+                &[
+                    F::ConvenienceStore,
+                    F::Supermarket,
+                    F::ConvenienceBusiness,
+                    F::VegetableStore,
+                ],
+                &[F::WasteSortingPoint],
+            ],
+        ),
+        (
+            "15min",
+            keyed::CIRCLE15,
+            &[
+                &[F::CommunityServiceStation],
+                &[F::CulturalCenter],
+                &[F::FitnessSpace],
+                &[F::HealthCenter],
+                &[F::ElderlyServiceCenter],
+                &[F::Supermarket],
+            ],
+        ),
+    ]
+};
+
+/// K05, K09, K10, K12 and K31–K33 of a district (or, summed, the city) at the end of the
+/// period, from the communities reference and the facilities and projects as sent.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CommunityKpis {
+    /// Communities of the reference valid at the end (K09 denominator).
+    pub communities_end: i64,
+    /// Their residents (K05 denominator × 1,000; K34's denominator).
+    pub residents_end: i64,
+    /// Their households (K10 denominator × 100).
+    pub households_end: i64,
+    /// K05 numerator: childcare places (carried forward) of operating childcare centres.
+    pub childcare_places_end: i64,
+    /// K05: childcare places per 1,000 residents.
+    pub childcare_places_per_1000: Option<f64>,
+    /// K09 numerator: communities with an operating facility of each basic group.
+    pub basic_complete_communities: i64,
+    /// K09: basic_complete_communities / communities_end.
+    pub basic_completeness_rate: Option<f64>,
+    /// K10 'm2_per_100_households' numerator: floor area (m², carried forward) of operating
+    /// community service stations.
+    pub station_floor_area_m2: f64,
+    /// K10 'm2_per_100_households': station_floor_area_m2 / households_end × 100.
+    pub station_m2_per_100_households: Option<f64>,
+    /// K10 'share_communities_ge_30' numerator: communities with ≥ 30 m² per 100 households.
+    pub communities_station_ge_30: i64,
+    /// K10 'share_communities_ge_30' denominator: communities with households.
+    pub communities_with_households: i64,
+    /// K10 'share_communities_ge_30'.
+    pub share_communities_station_ge_30: Option<f64>,
+    /// K12: compliant life circles by level.
+    pub life_circles_compliant: BTreeMap<String, i64>,
+    /// K12 denominator: life circles by level.
+    pub life_circles: BTreeMap<String, i64>,
+    /// K31: communities on the digital platform.
+    pub communities_on_platform: i64,
+    /// K32 'count': communities whose latest assessment passed.
+    pub complete_communities: i64,
+    /// K32 'rate' denominator: communities with an assessment.
+    pub assessed_communities: i64,
+    /// K32 'rate'.
+    pub complete_rate: Option<f64>,
+    /// K33 numerator: completed investment (yuan) in the district's bottom-decile communities.
+    pub bottom_decile_investment_yuan: f64,
+    /// K33 denominator: completed investment (yuan) in its assessed communities.
+    pub assessed_investment_yuan: f64,
+    /// K33.
+    pub bottom_decile_investment_share: Option<f64>,
+    #[serde(skip)]
+    floor_hundredths: i64,
+    #[serde(skip)]
+    bottom_fen: i64,
+    #[serde(skip)]
+    assessed_fen: i64,
+}
+
+impl CommunityKpis {
+    fn add(&mut self, o: &CommunityKpis) {
+        self.communities_end += o.communities_end;
+        self.residents_end += o.residents_end;
+        self.households_end += o.households_end;
+        self.childcare_places_end += o.childcare_places_end;
+        self.basic_complete_communities += o.basic_complete_communities;
+        self.floor_hundredths += o.floor_hundredths;
+        self.communities_station_ge_30 += o.communities_station_ge_30;
+        self.communities_with_households += o.communities_with_households;
+        for (k, v) in &o.life_circles_compliant {
+            *self.life_circles_compliant.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &o.life_circles {
+            *self.life_circles.entry(k.clone()).or_default() += v;
+        }
+        self.communities_on_platform += o.communities_on_platform;
+        self.complete_communities += o.complete_communities;
+        self.assessed_communities += o.assessed_communities;
+        self.bottom_fen += o.bottom_fen;
+        self.assessed_fen += o.assessed_fen;
+    }
+
+    /// The ratios from the counts.
+    fn finish(&mut self) {
+        let ratio = |a: f64, b: f64| (b > 0.0).then(|| round6(a / b));
+        self.childcare_places_per_1000 = ratio(
+            self.childcare_places_end as f64 * 1000.0,
+            self.residents_end as f64,
+        );
+        self.basic_completeness_rate = ratio(
+            self.basic_complete_communities as f64,
+            self.communities_end as f64,
+        );
+        self.station_floor_area_m2 = hundredths(self.floor_hundredths);
+        self.station_m2_per_100_households =
+            ratio(self.floor_hundredths as f64, self.households_end as f64);
+        self.share_communities_station_ge_30 = ratio(
+            self.communities_station_ge_30 as f64,
+            self.communities_with_households as f64,
+        );
+        self.complete_rate = ratio(
+            self.complete_communities as f64,
+            self.assessed_communities as f64,
+        );
+        self.bottom_decile_investment_yuan = hundredths(self.bottom_fen);
+        self.assessed_investment_yuan = hundredths(self.assessed_fen);
+        self.bottom_decile_investment_share =
+            ratio(self.bottom_fen as f64, self.assessed_fen as f64);
+    }
+}
+
+impl TruthBuilder {
+    /// The amount of keyed `kind`/`key` in `district` as of local day `to`.
+    fn keyed_at(&self, district: usize, kind: u8, key: u32, to: i32) -> i64 {
+        self.keyed
+            .get(&(district, kind, key))
+            .map_or(0, |v| v.iter().filter(|e| e.0 <= to).map(|e| e.1).sum())
+    }
+
+    /// K16 'compounds': compounds whose earliest standing completion is in `from..=to`.
+    fn compounds_completed(&self, district: usize, from: i32, to: i32) -> i64 {
+        let lo = (district, keyed::COMPOUND_COMPLETION, 0);
+        let hi = (district, keyed::COMPOUND_COMPLETION, u32::MAX);
+        self.keyed
+            .range(lo..=hi)
+            .filter(|(_, entries)| {
+                let mut net: BTreeMap<i32, i64> = BTreeMap::new();
+                for &(day, v) in entries.iter() {
+                    *net.entry(day).or_default() += v;
+                }
+                net.into_iter()
+                    .find(|&(_, v)| v > 0)
+                    .is_some_and(|(day, _)| (from..=to).contains(&day))
+            })
+            .count() as i64
+    }
+
+    /// The community KPIs of district `i` at local day `to`.
+    fn community_kpis(
+        &self,
+        city: &City,
+        i: usize,
+        to: i32,
+        stock: &[i64],
+        assessments: &[AssessmentRow],
+    ) -> CommunityKpis {
+        let d = &city.districts[i];
+        let mut k = CommunityKpis::default();
+        if reference::valid_from_day() > to {
+            return k;
+        }
+        k.communities_end = d.communities.len() as i64;
+        k.residents_end = d.population() as i64;
+        k.households_end = d.households() as i64;
+        k.childcare_places_end = stock[Metric::ChildcarePlacesStock.index()];
+        for (n, c) in d.communities.iter().enumerate() {
+            let key = n as u32;
+            if (0..5).all(|g| self.keyed_at(i, keyed::BASIC + g, key, to) > 0) {
+                k.basic_complete_communities += 1;
+            }
+            let floor = self.keyed_at(i, keyed::STATION_FLOOR, key, to);
+            k.floor_hundredths += floor;
+            if c.households > 0 {
+                k.communities_with_households += 1;
+                // area / households × 100 ≥ 30, in hundredths of m².
+                if floor >= 30 * i64::from(c.households) {
+                    k.communities_station_ge_30 += 1;
+                }
+            }
+            k.communities_on_platform += i64::from(c.on_platform);
+        }
+        // K12.
+        for (level, kind, groups) in CIRCLE_REQUIREMENTS {
+            let mut circles: Vec<u32> = d
+                .communities
+                .iter()
+                .map(|c| {
+                    if kind == keyed::CIRCLE5 {
+                        c.circle5
+                    } else {
+                        c.circle15
+                    }
+                })
+                .collect();
+            circles.dedup();
+            let compliant = circles
+                .iter()
+                .filter(|&&circle| {
+                    groups.iter().all(|types| {
+                        types.iter().any(|&t| {
+                            let key = circle << 8 | u32::from(crate::facility::type_index(t));
+                            self.keyed_at(i, kind, key, to) > 0
+                        })
+                    })
+                })
+                .count() as i64;
+            k.life_circles
+                .insert(level.to_owned(), circles.len() as i64);
+            k.life_circles_compliant.insert(level.to_owned(), compliant);
+        }
+        // K32 and K33: each community's latest assessment as of `to`.
+        let mut latest: BTreeMap<usize, &AssessmentRow> = BTreeMap::new();
+        for r in assessments.iter().filter(|r| r.day <= to) {
+            let e = latest.entry(r.community).or_insert(r);
+            if (r.day, &r.id) > (e.day, &e.id) {
+                *e = r;
+            }
+        }
+        k.assessed_communities = latest.len() as i64;
+        k.complete_communities = latest.values().filter(|r| r.passed).count() as i64;
+        if !latest.is_empty() {
+            let mut scores: Vec<f64> = latest.values().map(|r| r.score).collect();
+            scores.sort_by(f64::total_cmp);
+            let p10 = scores[latest.len().div_ceil(10) - 1];
+            for (&c, r) in &latest {
+                let invested = self.keyed_at(i, keyed::COMMUNITY_INVESTMENT, c as u32, to);
+                k.assessed_fen += invested;
+                if r.score <= p10 {
+                    k.bottom_fen += invested;
+                }
+            }
+        }
+        k.finish();
+        k
+    }
+}
+
+/// The catalogue entries of the programme KPIs (K01–K22, K31–K33) of a period's truth.
+pub fn programme_catalogue(p: &PeriodTruth) -> BTreeMap<String, BTreeMap<String, f64>> {
+    let k = &p.kpis;
+    let c = &p.communities;
+    let mut cat: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
+    let mut put = |kpi: &str, item: &str, v: Option<f64>, keep_zero: bool| {
+        if let Some(v) = v
+            && (keep_zero || v != 0.0)
+        {
+            cat.entry(kpi.to_owned())
+                .or_default()
+                .insert(item.to_owned(), v);
+        }
+    };
+    let n = |v: i64| Some(v as f64);
+    let ratio = |a: f64, b: f64| (b > 0.0).then(|| a / b);
+    put("K01", "", n(k.elderly_service_centres_opened), false);
+    put("K02", "", n(k.elderly_care_stations_opened), false);
+    put("K03", "", n(k.meal_points_opened), false);
+    put(
+        "K03",
+        "meal_assistance_point",
+        n(k.meal_assistance_points_opened),
+        false,
+    );
+    put(
+        "K03",
+        "community_canteen",
+        n(k.community_canteens_opened),
+        false,
+    );
+    put("K04", "", n(k.inclusive_childcare_places_added), false);
+    if c.residents_end > 0 {
+        put("K05", "", c.childcare_places_per_1000, true);
+    }
+    put("K06", "", n(p.charging_points_stock_end), false);
+    put(
+        "K07",
+        "",
+        n(k.parking_spaces_added + p.parking_spaces_added_renovation),
+        false,
+    );
+    for (t, &v) in &p.facility_stock_end {
+        put("K08", t, n(v), false);
+    }
+    put("K09", "", c.basic_completeness_rate, true);
+    put(
+        "K10",
+        "m2_per_100_households",
+        c.station_m2_per_100_households,
+        true,
+    );
+    put(
+        "K10",
+        "share_communities_ge_30",
+        c.share_communities_station_ge_30,
+        true,
+    );
+    put(
+        "K11",
+        "",
+        n(p.facility_stock_end
+            .get(FacilityType::DeliberationHall.as_str())
+            .copied()
+            .unwrap_or(0)),
+        false,
+    );
+    for (level, &circles) in &c.life_circles {
+        if circles > 0 {
+            let v = c.life_circles_compliant.get(level).copied().unwrap_or(0);
+            put("K12", level, n(v), true);
+        }
+    }
+    put("K13", "", n(k.elevators_completed), false);
+    put("K14", "", n(k.elevators_started), false);
+    put("K15", "", n(k.age_friendly_households), false);
+    put("K16", "compounds", n(p.old_compounds_completed), false);
+    put(
+        "K16",
+        "households",
+        n(p.old_compound_households_completed),
+        false,
+    );
+    let projects: i64 = p.projects_by_status_end.values().sum();
+    for (status, &v) in &p.projects_by_status_end {
+        put("K17", status, n(v), false);
+    }
+    let base = p.projects_not_cancelled_end as f64;
+    put(
+        "K18",
+        "start_rate",
+        ratio(p.projects_started_end as f64, base),
+        true,
+    );
+    put(
+        "K18",
+        "completion_rate",
+        ratio(p.projects_completed_end as f64, base),
+        true,
+    );
+    if projects > 0 {
+        put("K19", "", Some(p.investment_completed_end_yuan), true);
+    }
+    put("K20", "", n(p.communities_with_investment_end), false);
+    put(
+        "K21",
+        "",
+        ratio(p.build_days_sum as f64, p.build_projects as f64),
+        true,
+    );
+    for (unit, &v) in &p.quantity_completed_by_unit {
+        put("K22", unit, Some(v), false);
+    }
+    if c.communities_end > 0 {
+        put("K31", "", n(c.communities_on_platform), true);
+    }
+    if c.assessed_communities > 0 {
+        put("K32", "count", n(c.complete_communities), true);
+        put("K32", "rate", c.complete_rate, true);
+    }
+    put("K33", "", c.bottom_decile_investment_share, true);
+    cat
 }

@@ -59,7 +59,13 @@ fn haidian_2024_reproduces_its_published_figures() {
         "{:#?}",
         truth.calibration
     );
-    assert_eq!(truth.calibration.len(), 8);
+    // And the communities reference: 327 communities on 掌上海淀 (K31).
+    within(
+        "communities on the district app",
+        hd.communities.communities_on_platform as f64,
+        327.0,
+    );
+    assert_eq!(truth.calibration.len(), 9);
     // Haidian has about 600 communities of 1,000–15,000 residents.
     let d = &truth.districts["110108"];
     assert!((550..=650).contains(&d.communities), "{}", d.communities);
