@@ -3,7 +3,8 @@ arrives.
 
 usage: stability.py --bin-dir DIR --sim DIR --work DIR --week1 YYYY-MM-DD
 
-DIR of --sim holds citysim's `--out` files for the five ISO weeks from --week1 (a Monday). The events that arrived in weeks 1–4 (event_time before week 5)
+DIR of --sim holds citysim's `--out` files (events and the city's reference files) for the five
+ISO weeks from --week1 (a Monday); the reference is loaded first. The events that arrived in weeks 1–4 (event_time before week 5)
 are landed with `civicpulse land`; every KPI of the catalogue is asked of kpi-query week by week
 over weeks 1–4 and recorded. Then week 5 lands: citysim's own week-5 events, plus the cases a
 real feed sends late that this test writes itself: archives of tickets surveyed in week 4,
@@ -209,6 +210,12 @@ def main():
         run([os.path.join(args.bin_dir, "civicpulse"), "land", "--lake", lake, *files], env,
             f"civicpulse land ({tag})")
 
+    # The city's reference (citysim writes it beside the events), loaded before any event.
+    reference = [(flag, os.path.join(args.sim, name)) for flag, name in (
+        ("--communities", "communities.csv"), ("--life-circles", "life_circles.csv"),
+        ("--assessments", "community_assessments.csv"))]
+    run([os.path.join(args.bin_dir, "lake-maintain"), "--lake", lake, "load-reference",
+         *[x for flag, path in reference for x in (flag, path)]], env, "load-reference")
     land(before, "weeks1-4")
     query = KpiQuery(args.bin_dir, lake, os.path.join(args.work, "kpi-query.log"))
     try:

@@ -8,7 +8,6 @@
 use std::path::Path;
 
 use civicpulse_core::decode::decode;
-use civicpulse_core::division::DivisionTable;
 use civicpulse_core::event::Event;
 use civicpulse_core::event::facility::FacilityChange;
 use civicpulse_core::event::hotline::HotlineTicket;
@@ -17,7 +16,9 @@ use civicpulse_core::lake::{FileSettings, LakeRoot, LakeTable, app_id};
 use civicpulse_core::landing::sort_for_pruning;
 use civicpulse_core::normalise::{Normaliser, SourcePosition};
 use civicpulse_core::pii::CallerHasher;
+use civicpulse_core::reference::{self, ReferenceTable};
 use civicpulse_core::row::{LakeRow, RowBuilder};
+use civicpulse_core::service::load_divisions;
 use deltalake::arrow::array::RecordBatch;
 use deltalake::kernel::Transaction;
 
@@ -76,9 +77,8 @@ impl<E: Event> TableSink<E> {
         if matches!(record.kind, RecordKind::Bad(_)) {
             return Ok(());
         }
-        let row = decode::<E>(record.payload(), usize::MAX, normaliser, source).map_err(|r| {
-            SinkError::Lake(format!("the ingest refuses this event: {r}"))
-        })?;
+        let row = decode::<E>(record.payload(), usize::MAX, normaliser, source)
+            .map_err(|r| SinkError::Lake(format!("the ingest refuses this event: {r}")))?;
         self.rows.push(&row);
         Ok(())
     }
@@ -116,6 +116,36 @@ impl<E: Event> TableSink<E> {
     }
 }
 
+/// Loads the reference files citysim wrote into `dir` (`communities.csv`, `life_circles.csv`,
+/// `community_assessments.csv`) into the lake at `root`, as `lake-maintain load-reference`
+/// does: before a [`LakeSink`] opens, so its normaliser checks codes against them.
+pub fn load_reference(root: &Path, dir: &Path) -> Result<(), SinkError> {
+    let runtime = tokio::runtime::Runtime::new().map_err(lake_error)?;
+    let root = LakeRoot::parse(
+        root.to_str()
+            .ok_or_else(|| lake_error("lake path is not UTF-8"))?,
+    )
+    .map_err(lake_error)?;
+    let divisions = civicpulse_core::division::DivisionTable::builtin();
+    for table in ReferenceTable::ALL {
+        let batch = reference::read_file(
+            table,
+            &dir.join(format!("{}.csv", table.name())),
+            &divisions,
+        )
+        .map_err(lake_error)?;
+        runtime
+            .block_on(reference::write_table(
+                &root,
+                &Default::default(),
+                table,
+                batch,
+            ))
+            .map_err(lake_error)?;
+    }
+    Ok(())
+}
+
 /// Writes the three streams into the lake at a root.
 pub struct LakeSink {
     runtime: tokio::runtime::Runtime,
@@ -136,16 +166,20 @@ impl LakeSink {
         )
         .map_err(lake_error)?;
         let hasher = CallerHasher::new(hash_key).map_err(lake_error)?;
-        let (hotline, facility, renovation) = runtime.block_on(async {
+        let (hotline, facility, renovation, divisions) = runtime.block_on(async {
             Ok::<_, SinkError>((
                 TableSink::open(&root).await?,
                 TableSink::open(&root).await?,
                 TableSink::open(&root).await?,
+                // The lake's communities reference, as the ingest services read it at start.
+                load_divisions(&root, &Default::default())
+                    .await
+                    .map_err(lake_error)?,
             ))
         })?;
         Ok(Self {
             runtime,
-            normaliser: Normaliser::new(DivisionTable::builtin(), Some(hasher)),
+            normaliser: Normaliser::new(divisions, Some(hasher)),
             hotline,
             facility,
             renovation,

@@ -79,7 +79,7 @@ struct Args {
     bad_ratio: f64,
     /// Write the reference files (communities.csv, life_circles.csv,
     /// community_assessments.csv) into this directory; with --out they are also written there,
-    /// with --lake into its `reference/` directory.
+    /// and with --lake loaded into its reference tables before any event lands.
     #[arg(long)]
     reference_out: Option<PathBuf>,
     /// Write the full ground truth (with weekly KPIs) to this JSON file.
@@ -206,11 +206,28 @@ fn run(args: &Args) -> Result<GroundTruth, SimError> {
     let mut sim = Simulation::new(config)?;
     let streams = sim.config().streams.clone();
 
+    // The city's reference files, written first: a lake gets them as its reference tables
+    // before any event lands (the ingest's normaliser checks codes against them).
+    let reference_dirs = [
+        args.reference_out.clone(),
+        args.out.clone(),
+        args.lake.as_ref().map(|_| {
+            std::env::temp_dir().join(format!("citysim-reference-{}", std::process::id()))
+        }),
+    ];
+    for dir in reference_dirs.iter().flatten() {
+        citysim::reference::write(sim.city(), args.seed, sim.config().period, dir)?;
+    }
     let mut sink: Box<dyn Sink> = match (&args.out, &args.brokers) {
         _ if args.lake.is_some() => {
             let key = civicpulse_core::settings::Settings::hash_key()
                 .map_err(|e| SinkError::Lake(e.to_string()))?;
-            Box::new(LakeSink::new(args.lake.as_deref().expect("checked"), &key)?)
+            let lake = args.lake.as_deref().expect("checked");
+            let files = reference_dirs[2].as_deref().expect("set with --lake");
+            let loaded = citysim::lake_sink::load_reference(lake, files);
+            let _ = std::fs::remove_dir_all(files);
+            loaded?;
+            Box::new(LakeSink::new(lake, &key)?)
         }
         (Some(dir), _) => {
             let mut s = JsonlSink::new(dir, &args.topic_prefix)?;
@@ -246,14 +263,6 @@ fn run(args: &Args) -> Result<GroundTruth, SimError> {
     let stop = Arc::new(AtomicBool::new(false));
     watch_signals(Arc::clone(&stop));
     let truth = sim.run(sink.as_mut(), &mut observer, &stop)?;
-    let reference_dirs = [
-        args.reference_out.clone(),
-        args.out.clone(),
-        args.lake.as_ref().map(|l| l.join("reference")),
-    ];
-    for dir in reference_dirs.iter().flatten() {
-        citysim::reference::write(sim.city(), args.seed, sim.config().period, dir)?;
-    }
     let secs = started.elapsed().as_secs_f64();
     let records: u64 = truth.topics.values().map(|t| t.records).sum();
     eprintln!(

@@ -433,6 +433,17 @@ pub async fn run(args: DemoArgs, key_generated: bool) -> Result<(), DemoError> {
         None => format!("  broker: {brokers}, topics {prefix}*"),
     });
 
+    // The city's reference (communities, life circles, assessments) goes into the lake before
+    // the ingest starts: the services read it once at start to check and resolve codes.
+    let reference = layout.out.join("reference");
+    let simulated = citysim::city::City::build(city, args.scale, args.seed, None)?;
+    citysim::reference::write(&simulated, args.seed, period, &reference)?;
+    let (lake, files) = (layout.lake.clone(), reference.clone());
+    tokio::task::spawn_blocking(move || citysim::lake_sink::load_reference(&lake, &files))
+        .await
+        .map_err(|e| SimError::Config(format!("loading the reference: {e}")))?
+        .map_err(SimError::from)?;
+
     let (stop_tx, stop_rx) = watch::channel(false);
     let plan = IngestPlan {
         brokers: &brokers,
