@@ -534,21 +534,10 @@ fn citysim_programme_real_feed_cases_land_and_match_the_fixed_definitions() {
         );
         assert_eq!(row["ok"], true, "{row}");
     }
-    // The reference files: one community row per simulated community, the lake's copy equal
-    // to --reference-out's, and the same bytes again for the same seed.
+    // The reference files: one community row per simulated community, and the same bytes
+    // again for the same seed.
     let read = |p: std::path::PathBuf| std::fs::read(&p).unwrap_or_else(|e| panic!("{p:?}: {e}"));
     let d = &truth["districts"]["110108"];
-    for name in [
-        "communities.csv",
-        "life_circles.csv",
-        "community_assessments.csv",
-    ] {
-        assert_eq!(
-            read(reference.join(name)),
-            read(lake.join("reference").join(name)),
-            "{name}"
-        );
-    }
     let communities = String::from_utf8(read(reference.join("communities.csv"))).unwrap();
     assert_eq!(
         communities.lines().count() as i64 - 1,

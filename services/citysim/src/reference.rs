@@ -247,3 +247,67 @@ pub fn write(city: &City, seed: u64, period: Period, dir: &Path) -> Result<(), S
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::profile;
+
+    fn year() -> Period {
+        Period {
+            from: NaiveDate::from_ymd_opt(2024, 1, 1).unwrap(),
+            to: NaiveDate::from_ymd_opt(2024, 12, 31).unwrap(),
+        }
+    }
+
+    #[test]
+    fn hangzhou_at_scale_one_has_its_published_assessment_counts() {
+        let city = City::build(&profile::HANGZHOU, 1.0, 7, None).unwrap();
+        let rows = assessments(&city, 7, year());
+        let mut latest: BTreeMap<(usize, usize), &AssessmentRow> = BTreeMap::new();
+        for (d, rows) in rows.iter().enumerate() {
+            for r in rows {
+                let e = latest.entry((d, r.community)).or_insert(r);
+                if (r.day, &r.id) > (e.day, &e.id) {
+                    *e = r;
+                }
+            }
+        }
+        assert_eq!(latest.len(), 1260);
+        assert_eq!(latest.values().filter(|r| r.passed).count(), 438);
+        assert!(latest.values().all(|r| r.passed == (r.score >= 80.0)));
+        // Some complete communities failed an earlier check.
+        assert!(rows.iter().flatten().count() > 1260);
+    }
+
+    #[test]
+    fn files_have_the_contract_columns_and_one_row_per_community_and_circle() {
+        let city = City::build(&profile::BEIJING, 0.02, 3, None).unwrap();
+        let communities = communities_csv(&city);
+        assert!(communities.starts_with(
+            "community_code,community_name,street_code,street_name,district_code,population,households,area_km2,under3_population,elderly_population,on_digital_platform,functional_zone,valid_from\n"
+        ));
+        assert_eq!(communities.lines().count(), city.communities() + 1);
+        assert!(communities.contains(",北京经济技术开发区,"));
+        let circles = life_circles_csv(&city);
+        let ids: std::collections::BTreeSet<&str> = circles
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').next().unwrap())
+            .collect();
+        assert_eq!(ids.len(), circles.lines().count() - 1, "ids are unique");
+        for d in &city.districts {
+            for i in 0..d.communities.len() {
+                let (c5, c15) = circle_ids(&city, d, i);
+                assert!(ids.contains(c5.as_str()) && ids.contains(c15.as_str()));
+            }
+        }
+        let rows = assessments(&city, 3, year());
+        assert!(
+            assessments_csv(&city, &rows)
+                .starts_with("assessment_id,community_code,framework,score,passed,assessed_date\n")
+        );
+    }
+}

@@ -313,13 +313,20 @@ pub struct Project {
 }
 
 impl Project {
-    /// Local day of its first completion, if it completes.
+    /// Local day of its counted completion, if it completes: the first step of its final run
+    /// of completions and acceptance (a completion withdrawn before it does not count, nor does
+    /// a second completion report).
     pub fn completion_day(&self) -> Option<i32> {
-        self.steps
+        let done = |s: &Step| matches!(s.kind, StepKind::Completed | StepKind::Accepted);
+        let last = self
+            .steps
             .iter()
-            .rev()
-            .find(|s| s.kind == StepKind::Completed)
-            .map(|s| s.day)
+            .rposition(|s| s.kind == StepKind::Completed)?;
+        let mut i = last;
+        while i > 0 && done(&self.steps[i - 1]) {
+            i -= 1;
+        }
+        Some(self.steps[i].day)
     }
 }
 
@@ -1661,9 +1668,8 @@ mod tests {
                 .iter()
                 .filter(|pr| pr.ptype == ptype)
                 .filter(|pr| {
-                    pr.steps
-                        .iter()
-                        .any(|s| s.kind == StepKind::Completed && (from..=to).contains(&s.day))
+                    pr.completion_day()
+                        .is_some_and(|d| (from..=to).contains(&d))
                 })
                 .map(f)
                 .sum::<f64>()
