@@ -4,17 +4,24 @@
 -- unit: 比率 (0–1)
 -- kind: ratio
 -- grain: district × week
--- definition: over K23's tickets (hotline_ticket_intake: each ticket once, by received_date, in the intake's district): numerator = the tickets that are community-related, denominator = all of them (K23). A ticket is community-related when some event of it carries a wc_category (the latest known non-NULL wc_category; rule chosen: a classification made after intake, e.g. at dispatch, counts, and an event without wc_category does not erase it; the official rule was not found)
+-- definition: over K23's tickets (hotline_ticket_received: each ticket once, by received_date, in the intake's district): numerator = the tickets that are community-related, denominator = all of them (K23). A ticket is community-related when some event of it carries a wc_category (the latest known non-NULL wc_category; rule chosen: a classification made after intake, e.g. at dispatch, counts, and an event without wc_category does not erase it; the official rule was not found)
 -- published: none (leaders' weekly summary, reference.md §5)
 SELECT
-    district,
-    CAST(date_trunc({grain}, received_date) AS DATE) AS period,
+    t.district,
+    CAST(date_trunc({grain}, t.received_date) AS DATE) AS period,
     CAST(NULL AS VARCHAR) AS item,
-    CAST(SUM(CASE WHEN community_related THEN 1 ELSE 0 END) AS DOUBLE)
+    CAST(SUM(CASE WHEN r.ticket_id IS NOT NULL THEN 1 ELSE 0 END) AS DOUBLE)
         / CAST(COUNT(*) AS DOUBLE) AS value,
-    CAST(SUM(CASE WHEN community_related THEN 1 ELSE 0 END) AS DOUBLE) AS numerator,
+    CAST(SUM(CASE WHEN r.ticket_id IS NOT NULL THEN 1 ELSE 0 END) AS DOUBLE) AS numerator,
     CAST(COUNT(*) AS DOUBLE) AS denominator
-FROM hotline_ticket_intake
-WHERE received_date >= {from}
-  AND received_date <= {to}
-GROUP BY district, CAST(date_trunc({grain}, received_date) AS DATE)
+FROM hotline_ticket_received t
+-- community-related: some event of the ticket carries a wc_category (as community_related of
+-- hotline_ticket_intake, without that view's community lookup)
+LEFT JOIN (
+    SELECT DISTINCT ticket_id
+    FROM hotline_tickets
+    WHERE wc_category IS NOT NULL
+) r ON r.ticket_id = t.ticket_id
+WHERE t.received_date >= {from}
+  AND t.received_date <= {to}
+GROUP BY t.district, CAST(date_trunc({grain}, t.received_date) AS DATE)

@@ -9,9 +9,10 @@
 --   the intake's; hotline_ticket_intake adds the community a later event gives).
 -- Grain: one row per ticket. Key: ticket_id.
 -- The window ranks only the intake events (one or two per ticket), not all of a ticket's events
--- (see hotline_ticket_latest). Measured on Beijing 2024 at scale 0.03 (3.1 M events, 541 k
--- tickets), debug build: K23 over this view 12.7 s on DataFusion (4.9 s before, when K23 counted
--- distinct ticket_ids of the intake events and could prune months), DuckDB 0.7 s (0.24 s).
+-- (see hotline_ticket_latest). Measured on Beijing 2024 at scale 0.03 (3.6 M events, 631 k
+-- tickets, debug build), K23 for 2024 by week: DataFusion 30.9 s, DuckDB 0.8 s (before, when
+-- K23 counted distinct ticket_ids of the intake events by event_date and pruned months: 14.6 s
+-- and 0.3 s).
 SELECT
     ticket_id, event_id, event_time, event_date, district, district_code, month, received_time,
     COALESCE(CAST(received_time AT TIME ZONE 'Asia/Shanghai' AS DATE), event_date)
