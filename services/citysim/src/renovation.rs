@@ -802,7 +802,7 @@ fn plan_project(
         started + int(rng, -20, 10) as i32
     };
     let built_year = (i32::from(c.built_year) - int(rng, 0, 20) as i32).clamp(1955, 2000) as i16;
-    Some(Project {
+    let mut project = Project {
         id: String::new(),
         parent: None,
         name: project_name(rng, kind.ptype, c, compound, quantity),
@@ -832,7 +832,13 @@ fn plan_project(
         infill_in_period: kind.ptype == P::FacilityInfill && a.in_period && !a.cancelled,
         steps,
         in_registry: kind.ptype == P::ParkingFacility && !a.cancelled && chance(rng, 0.5),
-    })
+    };
+    // The registry lists the lot once the project completes in the period; until it does, the
+    // project's spaces count through the renovation stream.
+    project.in_registry &= project
+        .completion_day()
+        .is_some_and(|d| (from..=to).contains(&d));
+    Some(project)
 }
 
 fn project_name(

@@ -791,6 +791,8 @@ impl TruthBuilder {
         scale: f64,
     ) -> GroundTruth {
         let (from, to) = (period.from_day(), period.to_day());
+        // The hotline KPIs are truths only of a run that simulated the hotline.
+        let with_hotline = streams.contains(&Topic::Hotline);
         let mut districts = BTreeMap::new();
         let mut city_sums = vec![0i64; METRICS];
         let mut city_stock = vec![0i64; METRICS];
@@ -855,6 +857,9 @@ impl TruthBuilder {
                         p.communities = self.community_kpis(city, i, to, &stock, &assessments[i]);
                         city_communities.add(&p.communities);
                         p.catalogue.extend(programme_catalogue(&p));
+                        if with_hotline {
+                            p.catalogue.extend(hotline_catalogue(&p));
+                        }
                         p
                     },
                     weeks: Some(weeks),
@@ -871,6 +876,10 @@ impl TruthBuilder {
         city_truth.communities = city_communities;
         let programme = programme_catalogue(&city_truth);
         city_truth.catalogue.extend(programme);
+        if with_hotline {
+            let hotline = hotline_catalogue(&city_truth);
+            city_truth.catalogue.extend(hotline);
+        }
         let topics = streams
             .iter()
             .map(|&t| (t.topic().to_owned(), self.topics[t as usize].clone()))
@@ -1435,6 +1444,60 @@ impl TruthBuilder {
         k.finish();
         k
     }
+}
+
+/// The catalogue entries of the hotline KPIs (K23–K30, K34, K35) of a period's truth, by the
+/// definitions of their SQL headers; the rates with the default weights (0.10/0.50/0.40,
+/// k = 0.9); zeros left out.
+pub fn hotline_catalogue(p: &PeriodTruth) -> BTreeMap<String, BTreeMap<String, f64>> {
+    let k = &p.kpis;
+    let mut cat: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
+    let mut put = |kpi: &str, item: &str, v: Option<f64>| {
+        if let Some(v) = v.filter(|v| *v != 0.0) {
+            cat.entry(kpi.to_owned())
+                .or_default()
+                .insert(item.to_owned(), v);
+        }
+    };
+    let ratio = |a: i64, b: i64| (b > 0).then(|| a as f64 / b as f64);
+    let received = k.hotline_tickets_received;
+    put("K23", "", Some(received as f64));
+    put("K24", "", ratio(k.hotline_wc_tickets_received, received));
+    put("K35", "", ratio(k.hotline_proactive_received, received));
+    let valid = k.hotline_valid_visits as f64;
+    if valid > 0.0 {
+        let (c, r) = (k.hotline_contacted as f64, k.hotline_resolved as f64);
+        let m = k.hotline_satisfied as f64 + 0.9 * k.hotline_basic_satisfied as f64;
+        put("K25", "", Some(c / valid));
+        put("K26", "", Some(r / valid));
+        put("K27", "", Some(m / valid));
+        put(
+            "K28",
+            "",
+            Some(100.0 * (0.10 * c + 0.50 * r + 0.40 * m) / valid),
+        );
+    }
+    put(
+        "K29",
+        "",
+        Some(p.hotline_zero_request_community_months as f64),
+    );
+    if p.hotline_closed > 0 {
+        let with_due = p.hotline_closed - p.hotline_closed_no_due;
+        put(
+            "K30",
+            "on_time_closure_rate",
+            ratio(p.hotline_closed_on_time, with_due),
+        );
+        put("K30", "no_due_time", Some(p.hotline_closed_no_due as f64));
+        put(
+            "K30",
+            "reopen_rate",
+            ratio(p.hotline_reopened, p.hotline_closed),
+        );
+    }
+    put("K34", "", p.hotline_requests_per_10k_residents);
+    cat
 }
 
 /// The catalogue entries of the programme KPIs (K01–K22, K31–K33) of a period's truth.
