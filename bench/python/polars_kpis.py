@@ -26,7 +26,8 @@ from deltalake import DeltaTable
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "python"))
 from duckdb_kpis import (  # noqa: E402  (the same SQL files, parameters and column order)
-    COLUMNS, DELTA_TABLES, GRAINS, REF_TABLES, SQL_DIR, sql_files, strip_sql, substitute,
+    COLUMNS, DELTA_TABLES, GRAINS, REF_TABLES, REFERENCE_SCHEMAS, SQL_DIR, sql_files, strip_sql,
+    substitute,
 )
 
 
@@ -55,6 +56,13 @@ def main() -> None:
         ))
     for name in REF_TABLES:
         ctx.register(name, pl.scan_parquet(os.path.join(refdir, f"{name}.parquet")))
+    # The lake's reference tables; one not loaded is an empty frame of its schema.
+    for name, schema in REFERENCE_SCHEMAS.items():
+        path = os.path.join(lake, name)
+        files = DeltaTable(path).file_uris() if os.path.isdir(os.path.join(path, "_delta_log")) else []
+        frame = (pl.scan_parquet(files).select(schema.names) if files
+                 else pl.from_arrow(schema.empty_table()).lazy())
+        ctx.register(name, frame)
 
     view_errors = {}
     for f in sql_files("views"):

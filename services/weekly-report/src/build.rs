@@ -19,11 +19,16 @@ use crate::week::ReportWeek;
 
 /// The headline KPIs, in the order a report shows them: elevators started and completed,
 /// childcare places, elderly care and meals, parking and charging, age-friendly homes,
-/// investment, hotline requests and the three rates with the composite score.
-pub const HEADLINE: [&str; 15] = [
-    "K14", "K13", "K04", "K01", "K02", "K03", "K07", "K06", "K15", "K19", "K23", "K25", "K26",
-    "K27", "K28",
+/// investment, hotline requests (and per 10,000 residents), the three rates with the composite
+/// score.
+pub const HEADLINE: [&str; 16] = [
+    "K14", "K13", "K04", "K01", "K02", "K03", "K07", "K06", "K15", "K19", "K23", "K34", "K25",
+    "K26", "K27", "K28",
 ];
+
+/// Headline KPIs not ranked: raw request volume follows population, so districts are ranked by
+/// requests per 10,000 residents (K34) instead.
+const UNRANKED: [&str; 1] = ["K23"];
 
 /// Projects by status.
 const PROJECTS_BY_STATUS: &str = "K17";
@@ -472,7 +477,10 @@ impl Context<'_> {
 /// district has the same value (say, no elevator completed anywhere) there is no rank: "1/16"
 /// would read as first place.
 fn rank(sections: &mut [Section]) {
-    for i in 0..HEADLINE.len() {
+    for (i, id) in HEADLINE.iter().enumerate() {
+        if UNRANKED.contains(id) {
+            continue;
+        }
         let values: Vec<Option<f64>> = sections.iter().map(|s| s.headline[i].value).collect();
         let mut known = values.iter().flatten();
         let first = known.next().copied();
