@@ -12,7 +12,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use civicpulse_tests::query::{KpiQuery, PG_PASSWORD, TOKEN};
 use civicpulse_tests::{TEST_HASH_KEY, process, python, scenario, workspace_root};
@@ -193,32 +192,6 @@ fn commands(section: &str) -> Vec<String> {
     commands
 }
 
-/// Local time in Asia/Shanghai (UTC+8, no daylight saving) as `YYYY-MM-DDTHH:MM:SS`.
-fn shanghai_now() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-        + 8 * 3600;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 fn run_shell(command: &str, env: &[(&str, &str)]) -> Output {
     // Not-2xx answers fail the command, as they would fail a user's eye.
     let script = format!("curl() {{ command curl --fail-with-body \"$@\"; }}\n{command}");
@@ -249,7 +222,7 @@ fn readme_curl_and_psql_examples_answer_from_kpi_query() {
     assert_eq!(listed.len(), expected.len(), "README examples: {listed:#?}");
     // The only substitutions: this kpi-query's ports, and an `as_of` after the lake was made
     // (the README's 2024 instant predates this lake, which answers it with empty tables).
-    let as_of = shanghai_now();
+    let as_of = civicpulse_tests::clock_now(8);
     let psqlrc = lake.dir.join("psqlrc");
     std::fs::write(&psqlrc, "\\set ON_ERROR_STOP on\n").unwrap();
     let env = [

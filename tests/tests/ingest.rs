@@ -434,6 +434,10 @@ rows = DeltaTable(sys.argv[1]).to_pyarrow_table(
     columns=["event_id", "district_code", "street_code", "community_code"]).to_pylist()
 json.dump({r["event_id"]: [r["district_code"], r["street_code"], r["community_code"]] for r in rows},
           sys.stdout)
+# Skip interpreter teardown: Arrow's native thread pools can abort there (delta-rs #2184).
+sys.stdout.flush()
+import os
+os._exit(0)
 "#;
     let landed = |stream: Stream| -> Value {
         let out = std::process::Command::new(python::python())

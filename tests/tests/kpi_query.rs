@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::process::Command;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use civicpulse_tests::broker::TestBroker;
 use civicpulse_tests::events::{EventFactory, Stream};
@@ -351,31 +351,6 @@ fn kpi_catalogue_equals_the_ground_truth_and_duckdb() {
     );
 }
 
-/// Now as RFC 3339 in UTC (civil date from the Unix day count).
-fn rfc3339_now() -> String {
-    let secs = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's days_from_civil inverse.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 #[test]
 fn commits_show_up_in_the_next_query_and_as_of_reads_the_past() {
     let _heavy = civicpulse_tests::heavy();
@@ -406,7 +381,7 @@ fn commits_show_up_in_the_next_query_and_as_of_reads_the_past() {
     let before = query.get("/tables").json();
     // Commit timestamps have millisecond resolution: step clear of the last one.
     std::thread::sleep(Duration::from_millis(1_500));
-    let t = rfc3339_now();
+    let t = civicpulse_tests::rfc3339_now();
     std::thread::sleep(Duration::from_millis(1_500));
 
     produce_events(&rt, &factory, &brokers, stream, 2_000..3_000, &mut produced);

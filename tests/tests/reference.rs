@@ -283,7 +283,7 @@ fn reference_files_load_into_the_lake_and_both_engines() {
     // 2. A second load replaces the first in one commit; the first stays readable (as_of).
     std::thread::sleep(Duration::from_millis(1_500));
     let before_second = kq.get("/tables").json();
-    let t = chrono_now_rfc3339();
+    let t = civicpulse_tests::rfc3339_now();
     std::thread::sleep(Duration::from_millis(1_500));
     let smaller = write(
         &files,
@@ -375,29 +375,4 @@ fn reference_files_load_into_the_lake_and_both_engines() {
         kq.rows("SELECT count(*) AS n FROM dim_community"),
         vec![json!({"n": 1})]
     );
-}
-
-/// Now as RFC 3339 in UTC, from the system clock (`date` is not needed).
-fn chrono_now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }

@@ -128,12 +128,13 @@ pub fn load_reference(root: &Path, dir: &Path) -> Result<(), SinkError> {
     .map_err(lake_error)?;
     let divisions = civicpulse_core::division::DivisionTable::builtin();
     for table in ReferenceTable::ALL {
-        let batch = reference::read_file(
-            table,
-            &dir.join(format!("{}.csv", table.name())),
-            &divisions,
-        )
-        .map_err(lake_error)?;
+        let path = dir.join(format!("{}.csv", table.name()));
+        // A small city may have no rows of a table (no assessment yet): it stays as it is.
+        let text = std::fs::read_to_string(&path).map_err(lake_error)?;
+        if text.lines().filter(|l| !l.trim().is_empty()).count() <= 1 {
+            continue;
+        }
+        let batch = reference::read_file(table, &path, &divisions).map_err(lake_error)?;
         runtime
             .block_on(reference::write_table(
                 &root,

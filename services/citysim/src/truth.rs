@@ -97,7 +97,7 @@ pub const DEFINITIONS: &[(&str, &str)] = &[
     ),
     (
         "parking_spaces_added_renovation",
-        "K07 (renovation part): per renovation event of a parking_facility project with quantity_unit '个', Δ = quantity_completed_cum carried forward − that of the project's previous event (event_time, then Kafka position; 0 before the first; an event without the figure adds 0), by status_date; projects whose project_id is the source_record_id of a parking_lot facility event are left out entirely (the registry is preferred)",
+        "K07 (renovation part): per renovation event of a parking_facility project with quantity_unit '个', Δ = quantity_completed_cum carried forward − that of the project's previous event (status_date, then event_time, then Kafka position; 0 before the first; an event without the figure adds 0), by status_date; projects whose project_id is the source_record_id of a parking_lot facility event are left out entirely (the registry is preferred)",
     ),
     (
         "charging_points_added",
@@ -113,7 +113,7 @@ pub const DEFINITIONS: &[(&str, &str)] = &[
     ),
     (
         "elevators_completed",
-        "K13: SUM(elevators_count carried forward to the counted completion) of elevator_retrofit projects whose counted completion's status_date is in the period; a project's counted completion exists only if its latest event's to_status is completed or accepted, and is the first event of its final unbroken run of such events (a second completion, a correction or acceptance counts no more; a completion later withdrawn — status back to started — leaves the count of its period, and a new completion counts at its own date); event order: event_time, then Kafka position; from_status is not used",
+        "K13: SUM(elevators_count carried forward to the counted completion) of elevator_retrofit projects whose counted completion's status_date is in the period; a project's counted completion exists only if its latest event's to_status is completed or accepted, and is the first event of its final unbroken run of such events (a second completion, a correction or acceptance counts no more; a completion later withdrawn — status back to started — leaves the count of its period, and a new completion counts at its own date); event order: status_date, then event_time, then Kafka position; from_status is not used",
     ),
     (
         "elevators_started",
@@ -186,7 +186,7 @@ pub const DEFINITIONS: &[(&str, &str)] = &[
     ),
     (
         "projects_by_status_end",
-        "K17: per to_status, COUNT of projects whose latest renovation event (event_time, then Kafka position) among those with status_date <= the last day of the period has that to_status",
+        "K17: per to_status, COUNT of projects whose latest renovation event (status_date, then event_time, then Kafka position) among those with status_date <= the last day of the period has that to_status",
     ),
     (
         "projects_started_end",
