@@ -16,9 +16,10 @@ use civicpulse_core::lake::{FileSettings, LakeRoot, LakeTable, app_id};
 use civicpulse_core::landing::sort_for_pruning;
 use civicpulse_core::normalise::{Normaliser, SourcePosition};
 use civicpulse_core::pii::CallerHasher;
-use civicpulse_core::reference::{self, ReferenceTable};
+use civicpulse_core::reference::{self, ReferenceError, ReferenceTable};
 use civicpulse_core::row::{LakeRow, RowBuilder};
 use civicpulse_core::service::load_divisions;
+use civicpulse_core::settings::LandingSettings;
 use deltalake::arrow::array::RecordBatch;
 use deltalake::kernel::Transaction;
 
@@ -77,7 +78,9 @@ impl<E: Event> TableSink<E> {
         if matches!(record.kind, RecordKind::Bad(_)) {
             return Ok(());
         }
-        let row = decode::<E>(record.payload(), usize::MAX, normaliser, source)
+        // The ingest's record size limit: a backfilled export meets the same rules.
+        let max_bytes = LandingSettings::default().max_record_bytes;
+        let row = decode::<E>(record.payload(), max_bytes, normaliser, source)
             .map_err(|r| SinkError::Lake(format!("the ingest refuses this event: {r}")))?;
         self.rows.push(&row);
         Ok(())
@@ -129,12 +132,12 @@ pub fn load_reference(root: &Path, dir: &Path) -> Result<(), SinkError> {
     let divisions = civicpulse_core::division::DivisionTable::builtin();
     for table in ReferenceTable::ALL {
         let path = dir.join(format!("{}.csv", table.name()));
-        // A small city may have no rows of a table (no assessment yet): it stays as it is.
-        let text = std::fs::read_to_string(&path).map_err(lake_error)?;
-        if text.lines().filter(|l| !l.trim().is_empty()).count() <= 1 {
-            continue;
-        }
-        let batch = reference::read_file(table, &path, &divisions).map_err(lake_error)?;
+        let batch = match reference::read_file(table, &path, &divisions) {
+            Ok(batch) => batch,
+            // A small city may have no rows of a table (no assessment yet): it stays as it is.
+            Err(ReferenceError::NoRows { .. }) => continue,
+            Err(e) => return Err(lake_error(e)),
+        };
         runtime
             .block_on(reference::write_table(
                 &root,
