@@ -4,7 +4,9 @@
 //! citysim `--rate R` sends Beijing hotline events into tansu, each stamped with the wall-clock
 //! time it is due to leave (`event_time`; citysim sleeps until then, so a stamp is at most 2 ms
 //! later than the send, and earlier when citysim falls behind). hotline-ingest lands them with
-//! its default configuration and kpi-query serves the lake. A poller asks kpi-query every
+//! its default configuration, `lake-maintain state` folds them into the state table with its
+//! defaults (kpi-query reads the events at the version the state has applied: a row counts as
+//! queryable once it is in the state too), and kpi-query serves the lake. A poller asks kpi-query every
 //! `--poll-ms` for the rows past the last Kafka offset it has seen per partition (offsets land
 //! in order, exactly once), and charges each new row `poll start − event_time`: a query sees
 //! every commit made before it starts and the row was not there at the previous poll's start,
@@ -107,6 +109,14 @@ pub fn run(args: &FreshnessArgs) -> Value {
             "--lake",
             lake.to_str().expect("UTF-8"),
         ],
+        &[("CIVICPULSE_TELEMETRY__LOG_LEVEL", "warn")],
+        &logs,
+    );
+    // The state service with its defaults: kpi-query reads hotline_tickets at the version the
+    // state has applied, so a row is queryable once it is in the state too.
+    let _state = ServiceProcess::start_without_http(
+        "lake-maintain",
+        &["--lake", lake.to_str().expect("UTF-8"), "state"],
         &[("CIVICPULSE_TELEMETRY__LOG_LEVEL", "warn")],
         &logs,
     );
@@ -229,7 +239,7 @@ pub fn table(r: &Value) -> String {
         "| live rate | events measured | p50 s | p95 s | p99 s | max s |\n|---:|---:|---:|---:|---:|---:|\n\
          | {} ev/s | {} | {} | {} | {} | {} |\n\n\
          Produce → queryable through kpi-query: citysim `--rate {}` (events stamped when they leave), \
-         hotline-ingest with its defaults, a poll every {} ms (each delay is an upper bound, at most one poll \
+         hotline-ingest and the state service with their defaults, a poll every {} ms (each delay is an upper bound, at most one poll \
          above the truth; a poll query took {} ms at the median), {} s after {} s of warm-up; {} offsets unseen after draining.\n",
         fmt(&r["rate"], 0),
         r["events_measured"],

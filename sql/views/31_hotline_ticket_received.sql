@@ -8,26 +8,33 @@
 -- * district and every other column: the intake event's values, as received (community_code is
 --   the intake's; hotline_ticket_intake adds the community a later event gives).
 -- Grain: one row per ticket. Key: ticket_id.
--- The window ranks only the intake events (one or two per ticket), not all of a ticket's events
--- (see hotline_ticket_latest). Measured on Beijing 2024 at scale 0.03 (3.6 M events, 631 k
--- tickets, debug build), K23 for 2024 by week: DataFusion 30.9 s, DuckDB 0.8 s (before, when
--- K23 counted distinct ticket_ids of the intake events by event_date and pruned months: 14.6 s
--- and 0.3 s).
+-- reads hotline_ticket_state (one row per ticket, kept by the state service; its reference
+-- definition is sql/state/hotline_ticket_state.sql).
 SELECT
-    ticket_id, event_id, event_time, event_date, district, district_code, month, received_time,
-    COALESCE(CAST(received_time AT TIME ZONE 'Asia/Shanghai' AS DATE), event_date)
-        AS received_date,
-    street_code, street_name, community_code, community_name, channel, request_type,
-    category_l1, category_l2, category_l3, wc_category, is_proactive, intake_disposition,
-    ticket_nature, due_time, kafka_partition, kafka_offset
-FROM (
-    SELECT
-        h.*,
-        ROW_NUMBER() OVER (
-            PARTITION BY ticket_id
-            ORDER BY ticket_version, event_time, kafka_partition, kafka_offset
-        ) AS intake_rank
-    FROM hotline_tickets h
-    WHERE event_type = 'hotline.ticket_created'
-) ranked
-WHERE intake_rank = 1
+    ticket_id,
+    intake_event_id AS event_id,
+    intake_event_time AS event_time,
+    intake_event_date AS event_date,
+    intake_district AS district,
+    intake_district_code AS district_code,
+    intake_month AS month,
+    intake_received_time AS received_time,
+    received_date,
+    intake_street_code AS street_code,
+    intake_street_name AS street_name,
+    intake_community_code AS community_code,
+    intake_community_name AS community_name,
+    intake_channel AS channel,
+    intake_request_type AS request_type,
+    intake_category_l1 AS category_l1,
+    intake_category_l2 AS category_l2,
+    intake_category_l3 AS category_l3,
+    intake_wc_category AS wc_category,
+    intake_is_proactive AS is_proactive,
+    intake_intake_disposition AS intake_disposition,
+    intake_ticket_nature AS ticket_nature,
+    intake_due_time AS due_time,
+    intake_kafka_partition AS kafka_partition,
+    intake_kafka_offset AS kafka_offset
+FROM hotline_ticket_state
+WHERE intake_event_id IS NOT NULL

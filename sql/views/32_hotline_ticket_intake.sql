@@ -9,64 +9,41 @@
 -- * community_related: some event of the ticket carries a wc_category (the latest known non-NULL
 --   wc_category exists); an event without wc_category does not erase an earlier one (K24).
 -- Grain: one row per ticket. Key: ticket_id.
--- The one window ranks only the events of tickets received without a community.
+-- reads hotline_ticket_state (one row per ticket, kept by the state service; its reference
+-- definition is sql/state/hotline_ticket_state.sql).
 SELECT
-    i.ticket_id,
-    i.event_id,
-    i.event_time,
-    i.event_date,
-    i.district,
-    i.district_code,
-    i.month,
-    i.received_time,
-    i.received_date,
-    CASE WHEN i.community_code IS NOT NULL THEN i.street_code
-         WHEN l.community_code IS NOT NULL THEN l.street_code
-         ELSE i.street_code END AS street_code,
-    CASE WHEN i.community_code IS NOT NULL THEN i.street_name
-         WHEN l.community_code IS NOT NULL THEN l.street_name
-         ELSE i.street_name END AS street_name,
-    COALESCE(i.community_code, l.community_code) AS community_code,
-    CASE WHEN i.community_code IS NOT NULL THEN i.community_name ELSE l.community_name END
-        AS community_name,
-    CASE WHEN i.community_code IS NOT NULL THEN 'intake'
-         WHEN l.community_code IS NOT NULL THEN 'later' END AS community_source,
-    i.channel,
-    i.request_type,
-    i.category_l1,
-    i.category_l2,
-    i.category_l3,
-    i.wc_category,
-    CASE WHEN r.ticket_id IS NOT NULL THEN TRUE ELSE FALSE END AS community_related,
-    i.is_proactive,
-    i.intake_disposition,
-    i.ticket_nature,
-    i.due_time,
-    i.kafka_partition,
-    i.kafka_offset
-FROM hotline_ticket_received i
-LEFT JOIN (
-    -- the first event naming a community, of tickets with an intake event without one
-    SELECT ticket_id, street_code, street_name, community_code, community_name
-    FROM (
-        SELECT
-            e.ticket_id, e.street_code, e.street_name, e.community_code, e.community_name,
-            ROW_NUMBER() OVER (
-                PARTITION BY e.ticket_id
-                ORDER BY e.ticket_version, e.event_time, e.kafka_partition, e.kafka_offset
-            ) AS located_rank
-        FROM hotline_tickets e
-        JOIN (
-            SELECT DISTINCT ticket_id
-            FROM hotline_tickets
-            WHERE event_type = 'hotline.ticket_created' AND community_code IS NULL
-        ) unlocated ON unlocated.ticket_id = e.ticket_id
-        WHERE e.community_code IS NOT NULL
-    ) ranked
-    WHERE located_rank = 1
-) l ON l.ticket_id = i.ticket_id
-LEFT JOIN (
-    SELECT DISTINCT ticket_id
-    FROM hotline_tickets
-    WHERE wc_category IS NOT NULL
-) r ON r.ticket_id = i.ticket_id
+    ticket_id,
+    intake_event_id AS event_id,
+    intake_event_time AS event_time,
+    intake_event_date AS event_date,
+    intake_district AS district,
+    intake_district_code AS district_code,
+    intake_month AS month,
+    intake_received_time AS received_time,
+    received_date,
+    CASE WHEN intake_community_code IS NOT NULL THEN intake_street_code
+         WHEN located_community_code IS NOT NULL THEN located_street_code
+         ELSE intake_street_code END AS street_code,
+    CASE WHEN intake_community_code IS NOT NULL THEN intake_street_name
+         WHEN located_community_code IS NOT NULL THEN located_street_name
+         ELSE intake_street_name END AS street_name,
+    COALESCE(intake_community_code, located_community_code) AS community_code,
+    CASE WHEN intake_community_code IS NOT NULL THEN intake_community_name
+         ELSE located_community_name END AS community_name,
+    CASE WHEN intake_community_code IS NOT NULL THEN 'intake'
+         WHEN located_community_code IS NOT NULL THEN 'later' END AS community_source,
+    intake_channel AS channel,
+    intake_request_type AS request_type,
+    intake_category_l1 AS category_l1,
+    intake_category_l2 AS category_l2,
+    intake_category_l3 AS category_l3,
+    intake_wc_category AS wc_category,
+    community_related,
+    intake_is_proactive AS is_proactive,
+    intake_intake_disposition AS intake_disposition,
+    intake_ticket_nature AS ticket_nature,
+    intake_due_time AS due_time,
+    intake_kafka_partition AS kafka_partition,
+    intake_kafka_offset AS kafka_offset
+FROM hotline_ticket_state
+WHERE intake_event_id IS NOT NULL

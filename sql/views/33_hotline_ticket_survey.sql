@@ -7,42 +7,26 @@
 -- Later events that are not valid surveys (archive, reopen, a re-closure, an invalid survey) do
 -- not move it; a valid survey after a reopen replaces the earlier one.
 -- Grain: one row per ticket with a valid survey. Key: ticket_id.
--- Aggregates and joins over the survey events, no window (see hotline_ticket_latest).
+-- reads hotline_ticket_state (one row per ticket, kept by the state service; its reference
+-- definition is sql/state/hotline_ticket_state.sql).
 SELECT
-    s.ticket_id,
-    s.event_id,
-    s.event_time,
-    s.event_date,
-    s.district,
-    s.district_code,
-    s.month,
-    s.street_code,
-    s.community_code,
-    s.ticket_version,
-    s.request_type,
-    s.is_valid_visit,
-    s.contacted,
-    s.resolved,
-    s.satisfaction,
-    s.reopen_count,
-    s.kafka_partition,
-    s.kafka_offset
-FROM hotline_tickets s
-JOIN (
-    SELECT firsts.ticket_id, MAX(firsts.position) AS position
-    FROM (
-        SELECT c.ticket_id, c.event_id, MIN(c.kafka_partition * 1099511627776 + c.kafka_offset) AS position
-        FROM hotline_tickets c
-        JOIN (
-            SELECT ticket_id, MAX(event_time) AS last_time
-            FROM hotline_tickets
-            WHERE event_type = 'hotline.ticket_surveyed' AND is_valid_visit
-            GROUP BY ticket_id
-        ) lt ON lt.ticket_id = c.ticket_id AND lt.last_time = c.event_time
-        WHERE c.event_type = 'hotline.ticket_surveyed' AND c.is_valid_visit
-        GROUP BY c.ticket_id, c.event_id
-    ) firsts
-    GROUP BY firsts.ticket_id
-) chosen ON chosen.ticket_id = s.ticket_id
-    AND chosen.position = s.kafka_partition * 1099511627776 + s.kafka_offset
-WHERE s.event_type = 'hotline.ticket_surveyed'
+    ticket_id,
+    survey_event_id AS event_id,
+    survey_event_time AS event_time,
+    survey_event_date AS event_date,
+    survey_district AS district,
+    survey_district_code AS district_code,
+    survey_month AS month,
+    survey_street_code AS street_code,
+    survey_community_code AS community_code,
+    survey_ticket_version AS ticket_version,
+    survey_request_type AS request_type,
+    survey_is_valid_visit AS is_valid_visit,
+    survey_contacted AS contacted,
+    survey_resolved AS resolved,
+    survey_satisfaction AS satisfaction,
+    survey_reopen_count AS reopen_count,
+    survey_kafka_partition AS kafka_partition,
+    survey_kafka_offset AS kafka_offset
+FROM hotline_ticket_state
+WHERE survey_event_id IS NOT NULL

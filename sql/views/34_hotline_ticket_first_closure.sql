@@ -5,41 +5,21 @@
 -- closed_time, its event_time when the feed sent none), closed_on (the Asia/Shanghai date of
 -- closed_time) and the due_time this event carries (NULL: the ticket has no due time at closure).
 -- Grain: one row per ticket with a closure event. Key: ticket_id.
--- Aggregates and joins over the closure events, no window (see hotline_ticket_latest).
+-- reads hotline_ticket_state (one row per ticket, kept by the state service; its reference
+-- definition is sql/state/hotline_ticket_state.sql).
 SELECT
-    x.ticket_id,
-    x.event_id,
-    x.event_time,
-    x.event_date,
-    x.district,
-    x.district_code,
-    x.month,
-    x.received_time,
-    x.due_time,
-    COALESCE(x.closed_time, x.event_time) AS closed_time,
-    CAST(COALESCE(x.closed_time, x.event_time) AT TIME ZONE 'Asia/Shanghai' AS DATE) AS closed_on,
-    x.kafka_partition,
-    x.kafka_offset
-FROM hotline_tickets x
-JOIN (
-    SELECT c.ticket_id, MIN(c.kafka_partition * 1099511627776 + c.kafka_offset) AS position
-    FROM hotline_tickets c
-    JOIN (
-        SELECT t.ticket_id, t.ticket_version, MIN(t.event_time) AS first_time
-        FROM hotline_tickets t
-        JOIN (
-            SELECT ticket_id, MIN(ticket_version) AS first_version
-            FROM hotline_tickets
-            WHERE event_type = 'hotline.ticket_closed'
-            GROUP BY ticket_id
-        ) v ON v.ticket_id = t.ticket_id AND v.first_version = t.ticket_version
-        WHERE t.event_type = 'hotline.ticket_closed'
-        GROUP BY t.ticket_id, t.ticket_version
-    ) ft ON ft.ticket_id = c.ticket_id
-        AND ft.ticket_version = c.ticket_version
-        AND ft.first_time = c.event_time
-    WHERE c.event_type = 'hotline.ticket_closed'
-    GROUP BY c.ticket_id
-) chosen ON chosen.ticket_id = x.ticket_id
-    AND chosen.position = x.kafka_partition * 1099511627776 + x.kafka_offset
-WHERE x.event_type = 'hotline.ticket_closed'
+    ticket_id,
+    closure_event_id AS event_id,
+    closure_event_time AS event_time,
+    closure_event_date AS event_date,
+    closure_district AS district,
+    closure_district_code AS district_code,
+    closure_month AS month,
+    closure_received_time AS received_time,
+    closure_due_time AS due_time,
+    closure_closed_time AS closed_time,
+    closed_on,
+    closure_kafka_partition AS kafka_partition,
+    closure_kafka_offset AS kafka_offset
+FROM hotline_ticket_state
+WHERE closure_event_id IS NOT NULL

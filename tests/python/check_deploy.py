@@ -33,7 +33,7 @@ REQUIRED_SECRETS = {"hotline-ingest": ["CIVICPULSE_HASH_KEY"]}
 GUARDED_ADDRS = {"query.http_addr": "CIVICPULSE_QUERY_TOKEN", "query.pg_addr": "CIVICPULSE_QUERY_PASSWORD"}
 # Policy of issue 7: ingest services are consumer groups of several members; these run once.
 MIN_REPLICAS = {"hotline-ingest": 2, "facility-ingest": 2, "renovation-ingest": 2, "kpi-query": 2}
-EXACT_REPLICAS = {"lake-maintain": 1, "weekly-report": 1}
+EXACT_REPLICAS = {"lake-maintain": 1, "lake-state": 1, "weekly-report": 1}
 EXAMPLE_MARK = "EXAMPLE"
 # Compose services whose image must write to its own filesystem (issue 14): apache/kafka renders
 # its server.properties from the KAFKA_ variables at start. Every other service is read_only.
@@ -548,7 +548,7 @@ class Checker:
         if not config_toml:
             self.fail("deploy/k8s", "no ConfigMap with a civicpulse.toml")
         deployments = by_kind.get("Deployment", {})
-        for dname in ("hotline-ingest", "facility-ingest", "renovation-ingest", "lake-maintain", "kpi-query", "weekly-report"):
+        for dname in ("hotline-ingest", "facility-ingest", "renovation-ingest", "lake-maintain", "lake-state", "kpi-query", "weekly-report"):
             if dname not in deployments:
                 self.fail("deploy/k8s", f"no Deployment {dname}")
         for dname, (fname, d) in sorted(deployments.items()):

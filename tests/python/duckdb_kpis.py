@@ -1,15 +1,21 @@
 """The KPI catalogue of sql/ run on DuckDB over a civicpulse lake: the second engine the tests
 compare kpi-query (DataFusion) against.
 
-usage: duckdb_kpis.py LAKE REFDIR FROM TO GRAIN [KPI ...]
-       duckdb_kpis.py LAKE REFDIR --sql QUERY
+usage: duckdb_kpis.py [--state MODE] LAKE REFDIR FROM TO GRAIN [KPI ...]
+       duckdb_kpis.py [--state MODE] LAKE REFDIR --sql QUERY
 
 LAKE holds the Delta tables (hotline_tickets, facility_changes, renovation_progress); each is
 read as the active Parquet files of its current version (`DeltaTable.file_uris()`), with the
 hive partition columns `district` and `month` as VARCHAR. The reference tables `lake-maintain
 load-reference` writes (communities, life_circles, community_assessments) are read from LAKE the
 same way; one not loaded yet is an empty table of its schema (REFERENCE_SCHEMAS, the contract of
-civicpulse_core::reference). REFDIR holds the built-in reference tables as
+civicpulse_core::reference). `hotline_ticket_state` (the one row per ticket that views 30..34
+project) is, with `--state auto` (the default), LAKE's Delta table of that name when there is
+one (its active Parquet files, the hive partition column `received_month` as VARCHAR), else a
+view of its reference definition sql/state/hotline_ticket_state.sql over hotline_tickets;
+`--state reference` always takes the reference (what the tests compare the kept table with),
+`--state lake` requires the Delta table. `--state MODE` may stand anywhere among the arguments.
+REFDIR holds the built-in reference tables as
 kpi-query exports them: calendar.parquet, divisions.parquet, kpi_weight_versions.parquet.
 FROM and TO are inclusive local dates (YYYY-MM-DD); GRAIN is week, month, quarter (kpi-query
 accepts it too) or year. The views of sql/views are created in file-name order, then every KPI
@@ -36,6 +42,9 @@ from deltalake import DeltaTable
 SQL_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "sql")
 DELTA_TABLES = ("hotline_tickets", "facility_changes", "renovation_progress")
 REF_TABLES = ("calendar", "divisions", "kpi_weight_versions")
+# One row per hotline ticket, kept by the state service; views 30..34 project it.
+STATE_TABLE = "hotline_ticket_state"
+STATE_MODES = ("auto", "lake", "reference")
 # The lake's reference tables and their schemas (services/core/src/reference.rs).
 REFERENCE_SCHEMAS = {
     "communities": pa.schema([
@@ -130,13 +139,57 @@ def define_reference(con: duckdb.DuckDBPyConnection, name: str, path: str) -> No
     )
 
 
-def connect(lake: str, refdir: str) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with the lake's tables, the reference tables and every view."""
+def define_state(con: duckdb.DuckDBPyConnection, lake: str, mode: str = "auto") -> str:
+    """hotline_ticket_state: LAKE's Delta table (mode `lake`, or `auto` when it exists) or a view
+    of the reference definition over hotline_tickets (mode `reference`, or `auto` without the
+    table). Returns which: "lake" or "reference"."""
+    if mode not in STATE_MODES:
+        raise SystemExit(f"duckdb_kpis: --state must be one of {STATE_MODES}")
+    path = os.path.join(lake, STATE_TABLE)
+    in_lake = os.path.isdir(os.path.join(path, "_delta_log"))
+    if mode == "lake" and not in_lake:
+        raise SystemExit(f"duckdb_kpis: --state lake: no Delta table {path}")
+    if mode == "reference" or not in_lake:
+        with open(os.path.join(SQL_DIR, "state", f"{STATE_TABLE}.sql"), encoding="utf-8") as fh:
+            body = strip_sql(fh.read())
+        try:
+            con.execute(f"CREATE VIEW {STATE_TABLE} AS\n{body}")
+        except duckdb.Error as e:
+            # No hotline_tickets: the ticket views are left out below.
+            print(f"duckdb_kpis: view {STATE_TABLE} not created: {e}", file=sys.stderr)
+        return "reference"
+    table = DeltaTable(path)
+    files = table.file_uris()
+    if not files:
+        empty = pa.schema(table.schema().to_arrow()).empty_table()
+        con.register(f"__empty_{STATE_TABLE}", empty)
+        con.execute(f"CREATE TABLE {STATE_TABLE} AS SELECT * FROM __empty_{STATE_TABLE}")
+        con.unregister(f"__empty_{STATE_TABLE}")
+        return "lake"
+    listing = ", ".join(quote(f) for f in files)
+    con.execute(
+        f"CREATE VIEW {STATE_TABLE} AS SELECT * FROM read_parquet([{listing}], "
+        "hive_partitioning = true, union_by_name = true, "
+        "hive_types = {'received_month': 'VARCHAR'})"
+    )
+    types = dict(
+        con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {STATE_TABLE})").fetchall()
+    )
+    if types.get("received_month") != "VARCHAR":
+        raise SystemExit(f"duckdb_kpis: {STATE_TABLE}.received_month is "
+                         f"{types.get('received_month')}, expected VARCHAR")
+    return "lake"
+
+
+def connect(lake: str, refdir: str, state: str = "auto") -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with the lake's tables, the reference tables and every view;
+    hotline_ticket_state as `state` says (define_state)."""
     con = duckdb.connect()
     # Casts of TIMESTAMP WITH TIME ZONE (e.g. to DATE) then work in UTC, as in DataFusion.
     con.execute("SET TimeZone = 'UTC'")
     for name in DELTA_TABLES:
         define_delta(con, name, os.path.join(lake, name))
+    define_state(con, lake, state)
     for name in REFERENCE_SCHEMAS:
         define_reference(con, name, os.path.join(lake, name))
     for name in REF_TABLES:
@@ -175,9 +228,20 @@ def cell(v):
     return v
 
 
+def take_state(argv: list[str]) -> tuple[str, list[str]]:
+    """`--state MODE` out of the arguments, wherever it stands."""
+    if "--state" not in argv:
+        return "auto", argv
+    i = argv.index("--state")
+    if i + 1 >= len(argv) or argv[i + 1] not in STATE_MODES:
+        raise SystemExit(f"duckdb_kpis: --state must be one of {STATE_MODES}")
+    return argv[i + 1], argv[:i] + argv[i + 2:]
+
+
 def main() -> None:
+    state, sys.argv[1:] = take_state(sys.argv[1:])
     if len(sys.argv) == 5 and sys.argv[3] == "--sql":
-        cur = connect(sys.argv[1], sys.argv[2]).execute(sys.argv[4])
+        cur = connect(sys.argv[1], sys.argv[2], state).execute(sys.argv[4])
         names = [d[0] for d in cur.description]
         rows = [dict(zip(names, (cell(v) for v in r))) for r in cur.fetchall()]
         json.dump(rows, sys.stdout, ensure_ascii=False)
@@ -197,7 +261,7 @@ def main() -> None:
         repeat, wanted = int(wanted[1]), wanted[2:]
     timings = os.environ.get("DUCKDB_KPIS_TIMINGS") == "1"
 
-    con = connect(lake, refdir)
+    con = connect(lake, refdir, state)
 
     kpis = {f[: -len(".sql")]: f for f in sql_files("kpis")}
     ids = wanted or sorted(kpis)

@@ -123,6 +123,11 @@ impl KpiQuery {
         })
     }
 
+    /// The process id (for its memory).
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+
     /// `GET path` with the token.
     pub fn get(&self, path: &str) -> HttpResponse {
         self.call(

@@ -1,7 +1,8 @@
 //! The lake on an S3-compatible object store: every service works on `s3://bucket/prefix` with
 //! the endpoint and credentials from its configuration, against moto's S3 server on loopback.
 //! Two hotline-ingest instances share the topic's partitions and one restarts (exactly once),
-//! two kpi-query replicas answer alike over the same lake, lake-maintain compacts it, and
+//! `lake-maintain state` keeps the state table there, two kpi-query replicas answer alike over
+//! the same lake, lake-maintain compacts it, and
 //! weekly-report writes the week from it; Python `deltalake` reads every table back from S3.
 
 use std::collections::BTreeMap;
@@ -197,7 +198,18 @@ fn every_service_works_on_an_s3_lake() {
         files_before.insert(stream.table(), summary.files);
     }
 
-    // 3. Two kpi-query replicas over the same lake (credentials from the environment).
+    // 3. The state service keeps hotline_ticket_state on S3 too, and two kpi-query replicas
+    // over the same lake (credentials from the environment) read it.
+    let state = Command::new(binary("lake-maintain"))
+        .args(["--config", config.to_str().unwrap(), "state", "--once"])
+        .env("CIVICPULSE_TELEMETRY__LOG_LEVEL", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        state.status.success(),
+        "lake-maintain state: {}",
+        String::from_utf8_lossy(&state.stderr)
+    );
     let env = s3.lake_env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let root = PathBuf::from(s3.root(PREFIX));
@@ -205,6 +217,22 @@ fn every_service_works_on_an_s3_lake() {
         KpiQuery::start(&root, &env, &logs),
         KpiQuery::start(&root, &env, &logs),
     ];
+    for replica in &replicas {
+        let n = |sql: &str| replica.rows(sql)[0]["n"].as_i64();
+        assert_eq!(
+            n("SELECT COUNT(*) AS n FROM hotline_ticket_state"),
+            n("SELECT COUNT(DISTINCT ticket_id) AS n FROM hotline_tickets"),
+            "the kept state on S3 has one row per ticket"
+        );
+        let tables = replica.get("/tables").json();
+        let kept = tables["tables"]
+            .as_array()
+            .expect("tables")
+            .iter()
+            .find(|t| t["table"] == "hotline_ticket_state")
+            .and_then(|t| t["version"].as_i64());
+        assert!(kept.is_some(), "no state table on S3: {tables}");
+    }
     let month = "from=2024-06-01&to=2024-06-30&grain=month";
     let ask = |q: &KpiQuery, kpi: &str| {
         let r = q.get(&format!("/kpis/{kpi}?{month}"));

@@ -120,6 +120,9 @@ pub enum DemoError {
     /// Rows stopped arriving.
     #[error("{0}")]
     Stalled(String),
+    /// The state service failed.
+    #[error("state: {0}")]
+    State(#[from] civicpulse_state::StateError),
     /// kpi-query failed.
     #[error("kpi-query: {0}")]
     Query(#[from] QueryError),
@@ -634,6 +637,26 @@ async fn prepare(
         landed.iter().sum::<u64>(),
         layout.lake.display()
     ));
+
+    // State: each ticket's current state folded from the landed events, as
+    // `lake-maintain state` keeps it (the KPIs read it instead of every event).
+    let state_bar = progress.spinner("state");
+    state_bar.set_message("folding the events into the state tables");
+    let root = civicpulse_core::lake::LakeRoot::parse(&layout.lake.to_string_lossy())
+        .map_err(|e| DemoError::Usage(e.to_string()))?;
+    let maintain = civicpulse_core::settings::MaintainSettings::default();
+    for table in civicpulse_state::STATE_TABLES {
+        civicpulse_state::keeper::Keeper::new(
+            table,
+            &root,
+            Default::default(),
+            Default::default(),
+            maintain.state_max_rows,
+        )
+        .catch_up()
+        .await?;
+    }
+    state_bar.finish_with_message("done");
 
     // Query: kpi-query's engine on the lake, its endpoints, and the table.
     let query_bar = progress.spinner("query");

@@ -134,7 +134,8 @@ impl Default for FileSettings {
 }
 
 impl FileSettings {
-    fn writer_properties(&self) -> WriterProperties {
+    /// Parquet writer properties of these settings.
+    pub fn writer_properties(&self) -> WriterProperties {
         let level = ZstdLevel::try_new(self.zstd_level).unwrap_or_default();
         WriterProperties::builder()
             .set_compression(Compression::ZSTD(level))

@@ -231,6 +231,11 @@ pub struct MaintainSettings {
     /// Vacuum removes unreferenced files older than this many seconds. Keep it well above the
     /// longest commit interval: a file being written is unreferenced until its commit lands.
     pub vacuum_retention_secs: u64,
+    /// `lake-maintain state`: milliseconds between looks at the event tables' logs.
+    pub state_interval_ms: u64,
+    /// `lake-maintain state`: about how many landed events one state commit folds in (bounds
+    /// its memory; a catch-up or rebuild takes several commits).
+    pub state_max_rows: u64,
 }
 
 impl Default for MaintainSettings {
@@ -239,6 +244,8 @@ impl Default for MaintainSettings {
             interval_secs: 3600,
             target_file_size: 256 * 1024 * 1024,
             vacuum_retention_secs: 7 * 24 * 3600,
+            state_interval_ms: 1000,
+            state_max_rows: 2_000_000,
         }
     }
 }

@@ -302,34 +302,40 @@ impl Kpi {
     pub fn answer_sql(&self, params: &KpiParams) -> String {
         let body = self.render(params);
         let body = body.trim().trim_end_matches(';');
-        match &params.district {
-            // County-level codes never end in 00: this is a city (110000, 330100), whose
-            // districts are summed, ratios from their summed parts.
-            Some(code) if code.ends_with("00") => {
-                format!(
-                    "SELECT c.city_code AS district, MIN(c.city_name_zh) AS district_name_zh, \
-                     MIN(c.city_name_en) AS district_name_en, k.period, k.item, \
-                     CASE WHEN COUNT(k.denominator) > 0 \
-                          THEN SUM(k.numerator) / NULLIF(SUM(k.denominator), 0) \
-                          ELSE SUM(k.value) END AS value, \
-                     SUM(k.numerator) AS numerator, SUM(k.denominator) AS denominator \
-                     FROM (\n{body}\n) AS k JOIN divisions c ON c.code = k.district \
-                     WHERE c.city_code = '{code}' \
-                     GROUP BY c.city_code, k.period, k.item ORDER BY k.period, k.item"
-                )
-            }
-            district => {
-                let filter = district
-                    .as_ref()
-                    .map(|d| format!("WHERE k.district = '{d}' "))
-                    .unwrap_or_default();
-                format!(
-                    "SELECT k.district, d.name_zh AS district_name_zh, d.name_en AS district_name_en, \
-                     k.period, k.item, k.value, k.numerator, k.denominator \
-                     FROM (\n{body}\n) AS k LEFT JOIN divisions d ON d.code = k.district \
-                     {filter}ORDER BY k.district, k.period, k.item"
-                )
-            }
+        answer_over(&format!("(\n{body}\n)"), params.district.as_deref())
+    }
+}
+
+/// The answer of a KPI whose rows (district, period, item, value, numerator, denominator) are
+/// `rows` (a table name or a parenthesised query): district names joined, filtered to
+/// `district`, or rolled up to the city when `district` is a city code.
+pub fn answer_over(rows: &str, district: Option<&str>) -> String {
+    match district {
+        // County-level codes never end in 00: this is a city (110000, 330100), whose
+        // districts are summed, ratios from their summed parts.
+        Some(code) if code.ends_with("00") => {
+            format!(
+                "SELECT c.city_code AS district, MIN(c.city_name_zh) AS district_name_zh, \
+                 MIN(c.city_name_en) AS district_name_en, k.period, k.item, \
+                 CASE WHEN COUNT(k.denominator) > 0 \
+                      THEN SUM(k.numerator) / NULLIF(SUM(k.denominator), 0) \
+                      ELSE SUM(k.value) END AS value, \
+                 SUM(k.numerator) AS numerator, SUM(k.denominator) AS denominator \
+                 FROM {rows} AS k JOIN divisions c ON c.code = k.district \
+                 WHERE c.city_code = '{code}' \
+                 GROUP BY c.city_code, k.period, k.item ORDER BY k.period, k.item"
+            )
+        }
+        district => {
+            let filter = district
+                .map(|d| format!("WHERE k.district = '{d}' "))
+                .unwrap_or_default();
+            format!(
+                "SELECT k.district, d.name_zh AS district_name_zh, d.name_en AS district_name_en, \
+                 k.period, k.item, k.value, k.numerator, k.denominator \
+                 FROM {rows} AS k LEFT JOIN divisions d ON d.code = k.district \
+                 {filter}ORDER BY k.district, k.period, k.item"
+            )
         }
     }
 }

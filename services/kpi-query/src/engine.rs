@@ -15,8 +15,10 @@ use civicpulse_core::lake::{LakeRoot, PARTITION_COLUMNS};
 use civicpulse_core::reference::ReferenceTable;
 use civicpulse_core::row::LakeRow;
 use civicpulse_core::settings::LakeSettings;
-use datafusion::arrow::datatypes::SchemaRef;
+use civicpulse_state::STATE_TABLES;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::datasource::{MemTable, ViewTable};
 use datafusion::error::DataFusionError;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{
@@ -33,11 +35,12 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
 
 use crate::bounded;
-use crate::catalog::{CatalogError, KpiCatalog, KpiParams};
+use crate::catalog::{CatalogError, KpiCatalog, KpiParams, answer_over};
 use crate::guard::{self, Refused};
 use crate::lake::{LakeOptions, LakeTableProvider, TABLES, TableVersion};
 use crate::reference;
 use crate::settings::{QuerySettings, WeightVersion};
+use crate::state::StateTableProvider;
 
 /// Why a query gave no (complete) answer. Every variant is a message for the user.
 #[derive(Debug, thiserror::Error)]
@@ -187,6 +190,9 @@ impl QueryEngine {
         // DataFusion 55 repartitioned sorts fail its own plan sanity check when a join's output
         // is ordered by a column it knows to be constant (a KPI's NULL `item`).
         config.options_mut().optimizer.repartition_sorts = false;
+        // Text is Utf8 throughout, as the scans read it (see `lake::scan_provider`): a
+        // `CAST(… AS VARCHAR)` in a view would otherwise be Utf8View beside Utf8 columns.
+        config.options_mut().sql_parser.map_string_types_to_utf8view = false;
         // The guard refuses WITH RECURSIVE with a message; the planner refuses it too.
         config.options_mut().execution.enable_recursive_ctes = false;
         let state = SessionStateBuilder::new()
@@ -231,6 +237,36 @@ impl QueryEngine {
             ctx.register_table(name, provider.clone())
                 .map_err(plan_error)?;
             tables.push(provider);
+        }
+        // The state tables `lake-maintain state` keeps: read at the version the query pins
+        // (see `pin`), or by their reference definition while a lake has no state kept.
+        for table in STATE_TABLES {
+            let plan = ctx
+                .sql(table.reference_sql)
+                .await
+                .map_err(|e| {
+                    QueryError::Plan(format!("state {}: {}", table.name, e.strip_backtrace()))
+                })?
+                .into_unoptimized_plan();
+            let schema: SchemaRef = Arc::new(Schema::new(
+                plan.schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.as_ref().clone().with_nullable(true))
+                    .collect::<Vec<_>>(),
+            ));
+            let url = root.table_url(table.name);
+            let kept = Arc::new(
+                LakeTableProvider::new(table.name, url, storage.clone(), schema)
+                    .with_app_id(table.app_id()),
+            );
+            let reference = ViewTable::new(plan, Some(table.reference_sql.to_owned()));
+            ctx.register_table(
+                table.name,
+                Arc::new(StateTableProvider::new(kept.clone(), reference)),
+            )
+            .map_err(plan_error)?;
+            tables.push(kept);
         }
         ctx.register_table("calendar", reference::calendar().map_err(plan_error)?)
             .map_err(plan_error)?;
@@ -284,10 +320,29 @@ impl QueryEngine {
     }
 
     /// The table versions a query with `options` reads now.
+    ///
+    /// An event table with a kept state is read at the version the state has applied, not its
+    /// latest: the state and the events then agree (a state lags its events by the keeper's
+    /// interval and one apply).
     pub async fn versions(&self, options: &LakeOptions) -> Result<Vec<TableVersion>, QueryError> {
         let mut out = Vec::new();
         for t in &self.tables {
             out.push(t.version(options).await.map_err(|e| self.error(e))?);
+        }
+        let resolved = LakeOptions::pinned(&out);
+        for table in STATE_TABLES {
+            if options.versions.contains_key(table.source) {
+                continue;
+            }
+            let Some(state) = self.tables.iter().find(|t| t.name() == table.name) else {
+                continue;
+            };
+            let applied = state.applied(&resolved).await.map_err(|e| self.error(e))?;
+            if let (Some(version), Some(source)) =
+                (applied, out.iter_mut().find(|v| v.table == table.source))
+            {
+                source.version = Some(version);
+            }
         }
         Ok(out)
     }
@@ -433,8 +488,9 @@ impl QueryEngine {
         self.run(Self::parse(sql)?, options).await
     }
 
-    /// `options` with every table's version resolved, so that each scan of a table reads the
-    /// same snapshot even when a commit lands while the query runs.
+    /// `options` with every table's version resolved (see [`versions`](Self::versions)), so
+    /// that each scan of a table reads the same snapshot even when a commit lands while the
+    /// query runs.
     pub async fn pin(&self, options: &LakeOptions) -> Result<LakeOptions, QueryError> {
         let mut pinned = options.clone();
         pinned.versions = self
@@ -475,6 +531,52 @@ impl QueryEngine {
     ) -> Result<QueryStream, QueryError> {
         let sql = self.catalog.kpi(id)?.answer_sql(params);
         self.sql(&sql, options).await
+    }
+
+    /// Answers KPI `id` for every district and, in the same answer, their roll-up to `city`
+    /// (rows whose district is the city code), as [`kpi`](Self::kpi) with no district and with
+    /// the city would: the KPI's own query runs once and both answers read its rows.
+    pub async fn kpi_with_city(
+        &self,
+        id: &str,
+        params: &KpiParams,
+        city: &str,
+        options: &LakeOptions,
+    ) -> Result<Vec<RecordBatch>, QueryError> {
+        let kpi = self.catalog.kpi(id)?;
+        let params = KpiParams {
+            district: None,
+            ..params.clone()
+        };
+        // The code is put into SQL text: a city code (six digits, ending in 00) only.
+        if !(city.len() == 6 && city.bytes().all(|b| b.is_ascii_digit()) && city.ends_with("00")) {
+            return Err(CatalogError::BadParameter(format!("{city:?} is not a city code")).into());
+        }
+        let body = kpi.render(&params);
+        let stream = self.sql(body.trim().trim_end_matches(';'), options).await?;
+        let schema = stream.schema();
+        let rows = stream.collect().await?;
+        let ctx = SessionContext::new();
+        let plan_error = |e: DataFusionError| self.error(e);
+        let divisions = self
+            .ctx
+            .table_provider("divisions")
+            .await
+            .map_err(plan_error)?;
+        ctx.register_table("divisions", divisions)
+            .map_err(plan_error)?;
+        let table = MemTable::try_new(schema, vec![rows]).map_err(plan_error)?;
+        ctx.register_table("kpi_rows", Arc::new(table))
+            .map_err(plan_error)?;
+        let mut out = Vec::new();
+        for district in [None, Some(city)] {
+            let answer = ctx
+                .sql(&answer_over("kpi_rows", district))
+                .await
+                .map_err(plan_error)?;
+            out.extend(answer.collect().await.map_err(plan_error)?);
+        }
+        Ok(out)
     }
 }
 

@@ -146,13 +146,27 @@ pub struct LakeTableProvider {
     url: Url,
     storage: HashMap<String, String>,
     schema: SchemaRef,
+    /// The `txn` app id whose version each resolved snapshot reports (a state table's source
+    /// version).
+    app_id: Option<String>,
     latest: Mutex<Latest>,
 }
 
 #[derive(Default)]
 struct Latest {
     table: Option<DeltaTable>,
-    provider: Option<(i64, Arc<dyn TableProvider>)>,
+    resolved: Option<Resolved>,
+}
+
+/// One snapshot of a table, ready to scan.
+#[derive(Clone)]
+pub(crate) struct Resolved {
+    /// Its version.
+    pub version: i64,
+    /// A scan of it.
+    pub provider: Arc<dyn TableProvider>,
+    /// The version its `txn` under the provider's app id records (`None`: none, or negative).
+    pub applied: Option<i64>,
 }
 
 impl fmt::Debug for LakeTableProvider {
@@ -178,8 +192,34 @@ impl LakeTableProvider {
             url,
             storage,
             schema,
+            app_id: None,
             latest: Mutex::new(Latest::default()),
         }
+    }
+
+    /// Reports, with each snapshot, the version its `txn` under `app_id` records.
+    pub fn with_app_id(mut self, app_id: impl Into<String>) -> Self {
+        self.app_id = Some(app_id.into());
+        self
+    }
+
+    /// `table`'s loaded snapshot, ready to scan.
+    async fn resolved(&self, table: &DeltaTable) -> Result<Resolved> {
+        let applied = match &self.app_id {
+            Some(app_id) => table
+                .snapshot()
+                .map_err(external)?
+                .transaction_version(table.log_store().as_ref(), app_id)
+                .await
+                .map_err(external)?
+                .filter(|v| *v >= 0),
+            None => None,
+        };
+        Ok(Resolved {
+            version: table.version().map_or(-1, |v| v as i64),
+            provider: scan_provider(table)?,
+            applied,
+        })
     }
 
     /// The table's name.
@@ -204,10 +244,7 @@ impl LakeTableProvider {
 
     /// The provider of the latest version, refreshed from the log; `None` if the table does
     /// not exist yet. With a session, the table's object store is registered with it.
-    async fn latest(
-        &self,
-        session: Option<&dyn Session>,
-    ) -> Result<Option<(i64, Arc<dyn TableProvider>)>> {
+    async fn latest(&self, session: Option<&dyn Session>) -> Result<Option<Resolved>> {
         let mut latest = self.latest.lock().await;
         if latest.table.is_none() {
             latest.table = self.open().await?;
@@ -224,11 +261,13 @@ impl LakeTableProvider {
         if let Some(session) = session {
             table.update_datafusion_session(session).map_err(external)?;
         }
-        if latest.provider.as_ref().map(|(v, _)| *v) != Some(version) {
-            let provider = scan_provider(latest.table.as_ref().expect("set above"))?;
-            latest.provider = Some((version, provider));
+        if latest.resolved.as_ref().map(|r| r.version) != Some(version) {
+            let resolved = self
+                .resolved(latest.table.as_ref().expect("set above"))
+                .await?;
+            latest.resolved = Some(resolved);
         }
-        Ok(latest.provider.clone())
+        Ok(latest.resolved.clone())
     }
 
     /// The provider of the version current at `at`; `None` if the table did not exist then.
@@ -236,7 +275,7 @@ impl LakeTableProvider {
         &self,
         at: DateTime<FixedOffset>,
         session: Option<&dyn Session>,
-    ) -> Result<Option<(i64, Arc<dyn TableProvider>)>> {
+    ) -> Result<Option<Resolved>> {
         let Some(mut table) = self.open().await? else {
             return Ok(None);
         };
@@ -245,11 +284,10 @@ impl LakeTableProvider {
             Err(e) if not_a_table(&e) || before_first_version(&e) => return Ok(None),
             Err(e) => return Err(external(e)),
         }
-        let version = table.version().map_or(-1, |v| v as i64);
         if let Some(session) = session {
             table.update_datafusion_session(session).map_err(external)?;
         }
-        Ok(Some((version, scan_provider(&table)?)))
+        Ok(Some(self.resolved(&table).await?))
     }
 
     /// The provider of exactly `version`.
@@ -257,17 +295,17 @@ impl LakeTableProvider {
         &self,
         version: i64,
         session: Option<&dyn Session>,
-    ) -> Result<Option<(i64, Arc<dyn TableProvider>)>> {
+    ) -> Result<Option<Resolved>> {
         {
             // The cached latest snapshot serves whenever it is that version.
             let latest = self.latest.lock().await;
-            if let (Some(table), Some((v, provider))) = (&latest.table, &latest.provider)
-                && *v == version
+            if let (Some(table), Some(resolved)) = (&latest.table, &latest.resolved)
+                && resolved.version == version
             {
                 if let Some(session) = session {
                     table.update_datafusion_session(session).map_err(external)?;
                 }
-                return Ok(Some((version, provider.clone())));
+                return Ok(Some(resolved.clone()));
             }
         }
         let Some(mut table) = self.open().await? else {
@@ -283,16 +321,16 @@ impl LakeTableProvider {
         if let Some(session) = session {
             table.update_datafusion_session(session).map_err(external)?;
         }
-        Ok(Some((version, scan_provider(&table)?)))
+        Ok(Some(self.resolved(&table).await?))
     }
 
     /// The snapshot `options` select: a pinned version, else the one current at `as_of`, else
     /// the latest.
-    async fn resolve(
+    pub(crate) async fn resolve(
         &self,
         options: &LakeOptions,
         session: Option<&dyn Session>,
-    ) -> Result<Option<(i64, Arc<dyn TableProvider>)>> {
+    ) -> Result<Option<Resolved>> {
         match (options.versions.get(&self.name), options.as_of) {
             (Some(None), _) => Ok(None),
             (Some(Some(v)), _) => self.pinned(*v, session).await,
@@ -305,12 +343,18 @@ impl LakeTableProvider {
     pub async fn version(&self, options: &LakeOptions) -> Result<TableVersion> {
         let version = match options.versions.get(&self.name) {
             Some(pinned) => *pinned,
-            None => self.resolve(options, None).await?.map(|(v, _)| v),
+            None => self.resolve(options, None).await?.map(|r| r.version),
         };
         Ok(TableVersion {
             table: self.name.clone(),
             version,
         })
+    }
+
+    /// The version its `txn` under the provider's app id records in the snapshot a query with
+    /// these options reads.
+    pub async fn applied(&self, options: &LakeOptions) -> Result<Option<i64>> {
+        Ok(self.resolve(options, None).await?.and_then(|r| r.applied))
     }
 }
 
@@ -378,7 +422,7 @@ impl TableProvider for LakeTableProvider {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let options = LakeOptions::of(state);
         match self.resolve(&options, Some(state)).await? {
-            Some((_, provider)) => provider.scan(state, projection, filters, limit).await,
+            Some(r) => r.provider.scan(state, projection, filters, limit).await,
             None => {
                 let schema = match projection {
                     Some(p) => Arc::new(self.schema.project(p)?),

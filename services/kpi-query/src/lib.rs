@@ -3,6 +3,7 @@
 //!
 //! - [`lake`]: the lake's Delta tables as DataFusion tables that are current at every query,
 //!   or as of a past time;
+//! - [`state`]: the state tables, read at the event-table version they have applied;
 //! - [`catalog`]: the views and KPIs of `sql/`;
 //! - [`engine`]: DataFusion with the catalogue, run read-only within limits;
 //! - [`http`] and [`pg`]: the two ways in.
@@ -18,6 +19,7 @@ pub mod lake;
 pub mod pg;
 pub mod reference;
 pub mod settings;
+pub mod state;
 
 pub use catalog::{Grain, Kpi, KpiCatalog, KpiParams};
 pub use engine::{QueryEngine, QueryError, QueryLimits, QueryStream};

@@ -10,6 +10,12 @@
 //! `lake-maintain load-reference` loads the reference files (communities, life circles,
 //! community assessments) into the lake instead: each file is validated whole, and only when
 //! every file given is valid is each table's content replaced, in one commit per table.
+//!
+//! `lake-maintain state` keeps the state tables (each hotline ticket's current state) up to date
+//! with the event tables, following their logs; `--once` applies everything committed so far
+//! and exits, `--rebuild` folds every event again (after a definition changed). It is part of
+//! lake-maintain, not a binary of its own: it is the lake's other writer that is not an ingest,
+//! and it needs the same DataFusion that compaction already links.
 
 use std::num::NonZeroU64;
 use std::path::PathBuf;
@@ -21,12 +27,21 @@ use civicpulse_core::lake::{LakeRoot, is_missing_local_table};
 use civicpulse_core::reference::{self, ReferenceError, ReferenceTable};
 use civicpulse_core::settings::{LandingSettings, MaintainSettings, Settings, SettingsError};
 use civicpulse_core::{service, telemetry};
+use civicpulse_state::keeper::Keeper;
 use clap::{Parser, Subcommand};
 use deltalake::DeltaTableError;
 use deltalake::operations::vacuum::VacuumMode;
 
 /// Tables the ingest services write.
 const TABLES: [&str; 3] = ["hotline_tickets", "facility_changes", "renovation_progress"];
+
+/// Every table a round maintains: the event tables and the state tables (each state commit
+/// rewrites the files it touches, so their old files pile up until vacuum).
+fn maintained() -> impl Iterator<Item = &'static str> {
+    TABLES
+        .into_iter()
+        .chain(civicpulse_state::STATE_TABLES.iter().map(|t| t.name))
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -59,6 +74,26 @@ enum Command {
     /// and `community_assessments` tables with them (one commit per table; nothing is written
     /// unless every file given is valid). Files come from the flags, else from [reference].
     LoadReference(LoadReference),
+    /// Keeps the state tables up to date with the event tables: follows their logs, applying
+    /// each new commit exactly once (the state records the event table version it has applied).
+    State(StateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct StateArgs {
+    /// Apply everything committed so far, then exit.
+    #[arg(long)]
+    once: bool,
+    /// Empty the state first and fold every event again (after a definition changed); with
+    /// --once, exits when caught up.
+    #[arg(long)]
+    rebuild: bool,
+    /// Milliseconds between looks at the logs (overrides maintain.state_interval_ms).
+    #[arg(long)]
+    interval_ms: Option<u64>,
+    /// About how many events one state commit folds in (overrides maintain.state_max_rows).
+    #[arg(long)]
+    max_rows: Option<u64>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -111,6 +146,12 @@ enum MaintainError {
         "--once, --interval-secs and --vacuum-retention-secs are for maintenance rounds, not load-reference"
     )]
     RoundFlagsWithLoad,
+    #[error(
+        "--once, --interval-secs and --vacuum-retention-secs before `state` are for maintenance rounds; give `state --once`"
+    )]
+    RoundFlagsWithState,
+    #[error(transparent)]
+    State(#[from] civicpulse_state::StateError),
     #[error("{table}: {source}")]
     Table {
         table: String,
@@ -259,17 +300,74 @@ async fn load_reference(settings: &Settings, args: LoadReference) -> Result<(), 
     Ok(())
 }
 
+/// `lake-maintain state`: brings every state table up to date once, or follows the logs.
+async fn keep_state(settings: &Settings, args: StateArgs) -> Result<(), MaintainError> {
+    let root = LakeRoot::parse(&settings.lake.root)?;
+    let storage: std::collections::HashMap<String, String> =
+        settings.lake.storage_options.clone().into_iter().collect();
+    let files = civicpulse_core::lake::FileSettings {
+        zstd_level: settings.landing.zstd_level,
+        target_file_size: settings.landing.target_file_size,
+    };
+    let max_rows = args.max_rows.unwrap_or(settings.maintain.state_max_rows);
+    let keepers: Vec<Keeper> = civicpulse_state::STATE_TABLES
+        .iter()
+        .map(|table| Keeper::new(table, &root, storage.clone(), files.clone(), max_rows))
+        .collect();
+    for keeper in &keepers {
+        if args.rebuild {
+            keeper.reset().await?;
+            tracing::info!(state = keeper.table().name, "state emptied for a rebuild");
+        }
+        if args.once {
+            for a in keeper.catch_up().await? {
+                tracing::info!(
+                    state = keeper.table().name,
+                    from = ?a.from, to = a.to, rows = a.rows, keys = a.keys,
+                    "state applied"
+                );
+            }
+            let applied = keeper.applied().await?;
+            println!(
+                "{}: {} applied up to version {}",
+                keeper.table().name,
+                keeper.table().source,
+                applied.map_or("none".to_string(), |v| v.to_string())
+            );
+        }
+    }
+    if args.once {
+        return Ok(());
+    }
+    let interval = Duration::from_millis(
+        args.interval_ms
+            .unwrap_or(settings.maintain.state_interval_ms)
+            .max(1),
+    );
+    civicpulse_state::keeper::follow(&keepers, interval, service::shutdown_signal()).await;
+    Ok(())
+}
+
 async fn run(args: Args) -> Result<(), MaintainError> {
     let mut settings = Settings::load(args.config.as_deref())?;
     telemetry::init(&settings.telemetry);
     if let Some(lake) = args.lake {
         settings.lake.root = lake;
     }
-    if let Some(Command::LoadReference(load)) = args.command {
-        if args.once || args.interval_secs.is_some() || args.vacuum_retention_secs.is_some() {
-            return Err(MaintainError::RoundFlagsWithLoad);
+    match args.command {
+        Some(Command::LoadReference(load)) => {
+            if args.once || args.interval_secs.is_some() || args.vacuum_retention_secs.is_some() {
+                return Err(MaintainError::RoundFlagsWithLoad);
+            }
+            return load_reference(&settings, load).await;
         }
-        return load_reference(&settings, load).await;
+        Some(Command::State(state)) => {
+            if args.once || args.interval_secs.is_some() || args.vacuum_retention_secs.is_some() {
+                return Err(MaintainError::RoundFlagsWithState);
+            }
+            return keep_state(&settings, state).await;
+        }
+        None => {}
     }
     if let Some(secs) = args.interval_secs {
         settings.maintain.interval_secs = secs;
@@ -283,7 +381,7 @@ async fn run(args: Args) -> Result<(), MaintainError> {
     let shutdown = service::shutdown_signal();
     tokio::pin!(shutdown);
     loop {
-        for name in TABLES {
+        for name in maintained() {
             match maintain_table(&root, name, &settings.maintain, retention, &storage).await {
                 Ok(Some(r)) => tracing::info!(
                     table = name,

@@ -92,21 +92,19 @@ pub async fn build(
         })
         .collect::<Result<Vec<_>, ReportError>>()?;
 
-    // Every district's weekly series and the city's roll-up, one query each.
+    // Every district's weekly series and the city's roll-up: one run of each KPI.
     let district_codes = &district_codes;
     let weekly: Vec<Series> = futures::stream::iter(ids.iter().map(|id| async move {
         let mut series = Series::new();
-        for district in [None, Some(spec.city)] {
-            for row in source
-                .kpi(id, first.start(), week.end(), Grain::Week, district)
-                .await?
-            {
-                if district.is_some() || district_codes.contains(row.district.as_str()) {
-                    series
-                        .entry((row.district.clone(), row.item.clone()))
-                        .or_default()
-                        .insert(row.period, row);
-                }
+        for row in source
+            .kpi(id, first.start(), week.end(), Grain::Week, spec.city)
+            .await?
+        {
+            if row.district == spec.city || district_codes.contains(row.district.as_str()) {
+                series
+                    .entry((row.district.clone(), row.item.clone()))
+                    .or_default()
+                    .insert(row.period, row);
             }
         }
         Ok::<_, ReportError>(series)
@@ -120,14 +118,12 @@ pub async fn build(
     let year_start = NaiveDate::from_ymd_opt(year, 1, 1).expect("1 January");
     let mut to_date: BTreeMap<(String, String), KpiRow> = BTreeMap::new();
     for id in &targeted {
-        for district in [None, Some(spec.city)] {
-            for row in source
-                .kpi(id, year_start, week.end(), Grain::Year, district)
-                .await?
-            {
-                if row.item.is_none() {
-                    to_date.insert((id.clone(), row.district.clone()), row);
-                }
+        for row in source
+            .kpi(id, year_start, week.end(), Grain::Year, spec.city)
+            .await?
+        {
+            if row.item.is_none() {
+                to_date.insert((id.clone(), row.district.clone()), row);
             }
         }
     }

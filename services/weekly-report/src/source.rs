@@ -100,23 +100,22 @@ impl KpiSource {
         &self.versions
     }
 
-    /// KPI `id` over `from..=to` by `grain`, for every district (`None`), one district or a city.
+    /// KPI `id` over `from..=to` by `grain`, for every district and rolled up to `city` (rows
+    /// whose district is the city code): one run of the KPI's query.
     pub async fn kpi(
         &self,
         id: &str,
         from: NaiveDate,
         to: NaiveDate,
         grain: Grain,
-        district: Option<&str>,
+        city: &str,
     ) -> Result<Vec<KpiRow>, ReportError> {
-        let params = KpiParams::new(&from.to_string(), &to.to_string(), grain.as_str(), district)
+        let params = KpiParams::new(&from.to_string(), &to.to_string(), grain.as_str(), None)
             .map_err(kpi_query::QueryError::from)?
             .with_week_start(self.week_start);
         let batches = self
             .engine
-            .kpi(id, &params, &self.options)
-            .await?
-            .collect()
+            .kpi_with_city(id, &params, city, &self.options)
             .await?;
         rows(&batches)?
             .into_iter()

@@ -1,0 +1,576 @@
+//! Folds a source table's new commits into its state table, exactly once.
+//!
+//! One [`Keeper::apply_once`] reads the source commits after the version the state has applied
+//! (at most about `max_rows` landed rows), reads their newly landed files, reads the state rows
+//! of the keys they touch, folds the two with the table's fold SQL and MERGEs the result into
+//! the state in one commit that also records the last source version it covers. Compaction
+//! commits of the source add no rows (their files hold rows already applied) and are skipped;
+//! a commit that removes rows stops the keeper with [`StateError::RowsRemoved`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use civicpulse_core::lake::{FileSettings, LakeRoot, is_missing_local_table};
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::datasource::{MemTable, TableProvider};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use deltalake::delta_datafusion::{DeltaScanConfig, DeltaScanNext};
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::{Add, StructType, Transaction};
+use deltalake::operations::write::SchemaMode;
+use deltalake::protocol::{DeltaOperation, OutputMode, SaveMode};
+use deltalake::{DeltaTable, DeltaTableError};
+use url::Url;
+
+use crate::log::{Change, SourceCommit, read_commit};
+use crate::{StateError, StateTable};
+
+/// The rows of state the fold reads, named in the fold SQL.
+const PRIOR: &str = "prior";
+/// Every state row of the keys touched (`prior` without the keys recomputed).
+const PRIOR_ALL: &str = "prior_all";
+/// The newly landed source rows, named in the fold SQL.
+const TAIL: &str = "tail";
+/// The new state rows of the keys touched.
+const FOLDED: &str = "folded";
+/// The merge source's column saying whether a row replaces or deletes a state row.
+const MERGE_OP: &str = "merge_op";
+
+/// What one apply did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// The source version applied before (`None`: nothing yet).
+    pub from: Option<i64>,
+    /// The source version applied now.
+    pub to: i64,
+    /// Source rows folded in.
+    pub rows: usize,
+    /// State rows written (keys touched).
+    pub keys: usize,
+}
+
+/// Keeps one state table of one lake.
+pub struct Keeper {
+    state: &'static StateTable,
+    source_url: Url,
+    state_url: Url,
+    storage: HashMap<String, String>,
+    files: FileSettings,
+    max_rows: u64,
+}
+
+impl Keeper {
+    /// A keeper of `state` in the lake at `root`, folding at most about `max_rows` source rows
+    /// per commit (a commit is never split: one larger than that is folded alone).
+    pub fn new(
+        state: &'static StateTable,
+        root: &LakeRoot,
+        storage: HashMap<String, String>,
+        files: FileSettings,
+        max_rows: u64,
+    ) -> Self {
+        Self {
+            state,
+            source_url: root.table_url(state.source),
+            state_url: root.table_url(state.name),
+            storage,
+            files,
+            max_rows: max_rows.max(1),
+        }
+    }
+
+    /// The state table this keeper keeps.
+    pub fn table(&self) -> &'static StateTable {
+        self.state
+    }
+
+    /// The table at `url`, loaded at its latest version; `None` if it does not exist.
+    async fn load(&self, url: &Url) -> Result<Option<DeltaTable>, StateError> {
+        if is_missing_local_table(url) {
+            return Ok(None);
+        }
+        let mut table =
+            DeltaTable::try_from_url_with_storage_options(url.clone(), self.storage.clone())
+                .await?;
+        match table.update_incremental(None).await {
+            Ok(()) => Ok(Some(table)),
+            Err(e) if not_a_table(&e) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The source version the state has applied (`None`: none, or no state table).
+    pub async fn applied(&self) -> Result<Option<i64>, StateError> {
+        match self.load(&self.state_url).await? {
+            Some(table) => applied_version(&table, self.state).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Applies everything the source has committed, in steps of about `max_rows` rows.
+    pub async fn catch_up(&self) -> Result<Vec<Applied>, StateError> {
+        let mut done = Vec::new();
+        while let Some(applied) = self.apply_once().await? {
+            done.push(applied);
+        }
+        Ok(done)
+    }
+
+    /// Empties the state and forgets the source version it applied, so that the next
+    /// [`catch_up`](Self::catch_up) folds every event again (after a definition changed: the
+    /// table takes the schema of this build's SQL).
+    pub async fn reset(&self) -> Result<(), StateError> {
+        let Some(table) = self.load(&self.state_url).await? else {
+            return Ok(());
+        };
+        let Some(source) = self.load(&self.source_url).await? else {
+            return Ok(());
+        };
+        let schema = state_schema(self.state, &source).await?;
+        table
+            .write(vec![RecordBatch::new_empty(schema)])
+            .with_save_mode(SaveMode::Overwrite)
+            .with_schema_mode(SchemaMode::Overwrite)
+            .with_partition_columns([self.state.partition])
+            .with_commit_properties(
+                CommitProperties::default()
+                    .with_application_transaction(Transaction::new(self.state.app_id(), -1)),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Folds the next source commits into the state; `None` when it is up to date.
+    pub async fn apply_once(&self) -> Result<Option<Applied>, StateError> {
+        let Some(source) = self.load(&self.source_url).await? else {
+            return Ok(None);
+        };
+        let latest = source.version().map_or(-1, |v| v as i64);
+        let state = self.load(&self.state_url).await?;
+        let from = match &state {
+            Some(table) => applied_version(table, self.state).await?,
+            None => None,
+        };
+        let applied = from.unwrap_or(-1);
+        if applied > latest {
+            return Err(StateError::AheadOfSource {
+                state: self.state.name.into(),
+                source_table: self.state.source.into(),
+                applied,
+                latest,
+            });
+        }
+        if applied == latest {
+            return Ok(None);
+        }
+        let commits = self.pending(&source, applied, latest).await?;
+        let to = commits.last().map_or(applied, |c| c.version as i64);
+        let txn = CommitProperties::default()
+            .with_application_transaction(Transaction::new(self.state.app_id(), to));
+
+        let ctx = context();
+        let tail = self.read_tail(&ctx, &commits).await?;
+        let rows: usize = tail.iter().map(RecordBatch::num_rows).sum();
+        let schema = state_schema(self.state, &source).await?;
+        let state = match state {
+            Some(table) => table,
+            None => self.create(&schema).await?,
+        };
+        if rows == 0 {
+            // Only compaction or metadata: record the version, so readers move with it.
+            let operation = DeltaOperation::StreamingUpdate {
+                output_mode: OutputMode::Append,
+                query_id: self.state.app_id(),
+                epoch_id: to,
+            };
+            CommitBuilder::from(txn)
+                .build(Some(state.snapshot()?), state.log_store(), operation)
+                .await?;
+            return Ok(Some(Applied {
+                from,
+                to,
+                rows,
+                keys: 0,
+            }));
+        }
+        let tail_schema = tail[0].schema();
+        ctx.register_table(TAIL, Arc::new(MemTable::try_new(tail_schema, vec![tail])?))?;
+        self.read_prior(&ctx, &state, &schema).await?;
+        if let Some(undecided) = self.state.undecided_sql {
+            self.recompute_undecided(&ctx, undecided, applied).await?;
+        }
+        let folded = ctx.sql(self.state.fold_sql).await?.collect().await?;
+        let folded = conform(&schema, folded)?;
+        let keys = folded.iter().map(RecordBatch::num_rows).sum();
+        ctx.register_table(
+            FOLDED,
+            Arc::new(MemTable::try_new(schema.clone(), vec![folded])?),
+        )?;
+        self.merge(&ctx, state, &schema, txn).await?;
+        Ok(Some(Applied {
+            from,
+            to,
+            rows,
+            keys,
+        }))
+    }
+
+    /// The source commits after `applied`, up to `latest` or about `max_rows` landed rows.
+    async fn pending(
+        &self,
+        source: &DeltaTable,
+        applied: i64,
+        latest: i64,
+    ) -> Result<Vec<SourceCommit>, StateError> {
+        let mut commits = Vec::new();
+        let mut rows = 0;
+        for version in (applied + 1) as u64..=latest as u64 {
+            if rows >= self.max_rows {
+                break;
+            }
+            let commit =
+                read_commit(source.log_store().as_ref(), self.state.source, version).await?;
+            rows += commit.rows;
+            commits.push(commit);
+        }
+        Ok(commits)
+    }
+
+    /// Registers the state rows of the keys the tail touches as `prior` and `prior_all`.
+    async fn read_prior(
+        &self,
+        ctx: &SessionContext,
+        state: &DeltaTable,
+        schema: &SchemaRef,
+    ) -> Result<(), StateError> {
+        state.update_datafusion_session(&ctx.state())?;
+        ctx.register_table("state_now", scan(state)?)?;
+        let key = self.state.key;
+        let prior = ctx
+            .sql(&format!(
+                "SELECT s.* FROM state_now s WHERE s.{key} IN (SELECT {key} FROM {TAIL})"
+            ))
+            .await?
+            .collect()
+            .await?;
+        let prior = conform(schema, prior)?;
+        ctx.register_table(
+            PRIOR,
+            Arc::new(MemTable::try_new(schema.clone(), vec![prior.clone()])?),
+        )?;
+        ctx.register_table(
+            PRIOR_ALL,
+            Arc::new(MemTable::try_new(schema.clone(), vec![prior])?),
+        )?;
+        Ok(())
+    }
+
+    /// MERGEs `folded` into the state in one commit carrying `txn`. A key whose partition
+    /// value changed (its intake landed after later events) leaves its old partition: the
+    /// merge deletes the old row and inserts the new one.
+    async fn merge(
+        &self,
+        ctx: &SessionContext,
+        state: DeltaTable,
+        schema: &SchemaRef,
+        txn: CommitProperties,
+    ) -> Result<(), StateError> {
+        let key = self.state.key;
+        let partition = self.state.partition;
+        let columns: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        let listed = |alias: &str| {
+            columns
+                .iter()
+                .map(|c| format!("{alias}.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let source = ctx
+            .sql(&format!(
+                "SELECT {folded}, 'upsert' AS {MERGE_OP} FROM {FOLDED} f \
+                 UNION ALL \
+                 SELECT {prior}, 'delete' AS {MERGE_OP} FROM {PRIOR_ALL} p \
+                 JOIN {FOLDED} f ON f.{key} = p.{key} WHERE f.{partition} <> p.{partition}",
+                folded = listed("f"),
+                prior = listed("p"),
+            ))
+            .await?;
+        state
+            .merge(
+                source,
+                format!("target.{key} = source.{key} AND target.{partition} = source.{partition}"),
+            )
+            .with_source_alias("source")
+            .with_target_alias("target")
+            .with_writer_properties(self.files.writer_properties())
+            .with_commit_properties(txn)
+            .when_matched_delete(|d| d.predicate(format!("source.{MERGE_OP} = 'delete'")))?
+            .when_matched_update(|u| {
+                columns
+                    .iter()
+                    .fold(u, |u, c| u.update(*c, format!("source.{c}")))
+            })?
+            .when_not_matched_insert(|i| {
+                columns.iter().fold(
+                    i.predicate(format!("source.{MERGE_OP} = 'upsert'")),
+                    |i, c| i.set(*c, format!("source.{c}")),
+                )
+            })?
+            .await?;
+        Ok(())
+    }
+
+    /// Keys the fold cannot decide (`undecided` over `prior` and `tail`) are folded from all
+    /// their events: their rows up to version `applied` join the tail and their prior rows
+    /// leave `prior`.
+    async fn recompute_undecided(
+        &self,
+        ctx: &SessionContext,
+        undecided: &str,
+        applied: i64,
+    ) -> Result<(), StateError> {
+        let keys = ctx.sql(undecided).await?.collect().await?;
+        if keys.iter().all(|b| b.num_rows() == 0) || applied < 0 {
+            return Ok(());
+        }
+        let count: usize = keys.iter().map(RecordBatch::num_rows).sum();
+        tracing::debug!(
+            state = self.state.name,
+            keys = count,
+            "recomputing from all events"
+        );
+        ctx.register_table(
+            "undecided",
+            Arc::new(MemTable::try_new(keys[0].schema(), vec![keys])?),
+        )?;
+        let mut then = DeltaTable::try_from_url_with_storage_options(
+            self.source_url.clone(),
+            self.storage.clone(),
+        )
+        .await?;
+        then.load_version(applied as u64).await?;
+        then.update_datafusion_session(&ctx.state())?;
+        ctx.register_table("source_then", scan(&then)?)?;
+        let key = self.state.key;
+        let tail = ctx
+            .sql(&format!(
+                "SELECT * FROM {TAIL} UNION ALL SELECT * FROM source_then \
+                 WHERE {key} IN (SELECT {key} FROM undecided)"
+            ))
+            .await?
+            .collect()
+            .await?;
+        let prior = ctx
+            .sql(&format!(
+                "SELECT * FROM {PRIOR} WHERE {key} NOT IN (SELECT {key} FROM undecided)"
+            ))
+            .await?
+            .collect()
+            .await?;
+        let tail_schema = ctx.table(TAIL).await?.schema().inner().clone();
+        let prior_schema = ctx.table(PRIOR).await?.schema().inner().clone();
+        ctx.deregister_table(TAIL)?;
+        ctx.deregister_table(PRIOR)?;
+        ctx.register_table(
+            TAIL,
+            Arc::new(MemTable::try_new(
+                tail_schema.clone(),
+                vec![conform(&tail_schema, tail)?],
+            )?),
+        )?;
+        ctx.register_table(
+            PRIOR,
+            Arc::new(MemTable::try_new(
+                prior_schema.clone(),
+                vec![conform(&prior_schema, prior)?],
+            )?),
+        )?;
+        Ok(())
+    }
+
+    /// The rows the `commits` landed. Files are read at the last version before a compaction
+    /// could have removed them.
+    async fn read_tail(
+        &self,
+        ctx: &SessionContext,
+        commits: &[SourceCommit],
+    ) -> Result<Vec<RecordBatch>, StateError> {
+        let mut runs: Vec<(u64, Vec<Add>)> = Vec::new();
+        for commit in commits {
+            let starts_run = runs.is_empty() || matches!(commit.change, Change::Rearranged(_));
+            if starts_run {
+                runs.push((commit.version, Vec::new()));
+            }
+            let run = runs.last_mut().expect("pushed above");
+            run.0 = commit.version;
+            run.1.extend(commit.appended().iter().cloned());
+        }
+        let mut batches = Vec::new();
+        for (version, adds) in runs {
+            if adds.is_empty() {
+                continue;
+            }
+            let mut table = DeltaTable::try_from_url_with_storage_options(
+                self.source_url.clone(),
+                self.storage.clone(),
+            )
+            .await?;
+            table.load_version(version).await?;
+            table.update_datafusion_session(&ctx.state())?;
+            let snapshot = table.snapshot()?.snapshot().clone();
+            let provider = DeltaScanNext::new(snapshot, scan_config())?.with_adds(adds);
+            batches.extend(ctx.read_table(Arc::new(provider))?.collect().await?);
+        }
+        Ok(batches)
+    }
+
+    /// Creates the state table (empty, no source version applied).
+    async fn create(&self, schema: &SchemaRef) -> Result<DeltaTable, StateError> {
+        if let Ok(path) = self.state_url.to_file_path() {
+            std::fs::create_dir_all(&path).map_err(|source| {
+                StateError::Lake(civicpulse_core::lake::LakeError::CreateDir {
+                    path: path.display().to_string(),
+                    source,
+                })
+            })?;
+        }
+        let columns: StructType = schema.as_ref().try_into_kernel()?;
+        let table = DeltaTable::try_from_url_with_storage_options(
+            self.state_url.clone(),
+            self.storage.clone(),
+        )
+        .await?;
+        Ok(table
+            .create()
+            .with_columns(columns.fields().cloned())
+            .with_partition_columns([self.state.partition])
+            .with_configuration([
+                ("delta.dataSkippingNumIndexedCols", Some("-1")),
+                ("delta.checkpointInterval", Some("50")),
+            ])
+            .await?)
+    }
+}
+
+/// The state's schema: the reference definition's output over the source's columns, every
+/// column nullable (a fold's output and a Delta scan differ only in nullability).
+async fn state_schema(state: &StateTable, source: &DeltaTable) -> Result<SchemaRef, StateError> {
+    let probe = context();
+    let source_schema = scan(source)?.schema();
+    probe.register_table(
+        state.source,
+        Arc::new(MemTable::try_new(source_schema, vec![vec![]])?),
+    )?;
+    let plan = probe.sql(state.reference_sql).await?;
+    let fields: Vec<Field> = plan
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone().with_nullable(true))
+        .collect();
+    Ok(Arc::new(Schema::new(fields)))
+}
+
+/// Follows the event tables: every `interval`, each keeper applies what its source committed,
+/// until `stop` resolves. A failed round is logged and tried again next round.
+pub async fn follow(
+    keepers: &[Keeper],
+    interval: Duration,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    loop {
+        for keeper in keepers {
+            match keeper.catch_up().await {
+                Ok(done) => {
+                    for a in done {
+                        tracing::info!(
+                            state = keeper.state.name,
+                            from = ?a.from, to = a.to, rows = a.rows, keys = a.keys,
+                            "state applied"
+                        );
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(state = keeper.state.name, error = %e, "state apply failed; retrying")
+                }
+            }
+        }
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
+}
+
+/// The source version `table` (a state table) has applied.
+async fn applied_version(
+    table: &DeltaTable,
+    state: &StateTable,
+) -> Result<Option<i64>, StateError> {
+    let version = table
+        .snapshot()?
+        .transaction_version(table.log_store().as_ref(), state.app_id())
+        .await?;
+    Ok(version.filter(|v| *v >= 0))
+}
+
+/// A session for one apply; text is `Utf8`, as the tables' scans and kpi-query read it.
+fn context() -> SessionContext {
+    let mut config = SessionConfig::new();
+    config
+        .options_mut()
+        .execution
+        .parquet
+        .schema_force_view_types = false;
+    config.options_mut().sql_parser.map_string_types_to_utf8view = false;
+    SessionContext::new_with_config(config)
+}
+
+fn scan_config() -> DeltaScanConfig {
+    let mut config = DeltaScanConfig::new().with_wrap_partition_values(false);
+    config.schema_force_view_types = false;
+    config
+}
+
+/// A scan of `table`'s loaded snapshot.
+fn scan(table: &DeltaTable) -> Result<Arc<DeltaScanNext>, StateError> {
+    let snapshot = table.snapshot()?.snapshot().clone();
+    Ok(Arc::new(DeltaScanNext::new(snapshot, scan_config())?))
+}
+
+/// `batches` with `schema`: the same columns in the same order, cast where a type differs
+/// only in form (a list's item name, nullability).
+fn conform(schema: &SchemaRef, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, StateError> {
+    batches
+        .into_iter()
+        .map(|b| {
+            let columns = b
+                .columns()
+                .iter()
+                .zip(schema.fields())
+                .map(|(c, f)| {
+                    if c.data_type() == f.data_type() {
+                        Ok(c.clone())
+                    } else {
+                        cast(c, f.data_type())
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(RecordBatch::try_new(schema.clone(), columns)?)
+        })
+        .collect()
+}
+
+fn not_a_table(e: &DeltaTableError) -> bool {
+    let text = e.to_string();
+    matches!(
+        e,
+        DeltaTableError::NotATable(_) | DeltaTableError::InvalidTableLocation(_)
+    ) || text.contains("No files in log segment")
+        || text.contains("Invalid table location")
+}
