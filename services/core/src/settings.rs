@@ -245,7 +245,7 @@ impl Default for MaintainSettings {
             target_file_size: 256 * 1024 * 1024,
             vacuum_retention_secs: 7 * 24 * 3600,
             state_interval_ms: 1000,
-            state_max_rows: 2_000_000,
+            state_max_rows: 500_000,
         }
     }
 }
