@@ -21,6 +21,16 @@ use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableError};
 use url::Url;
 
+/// Whether `e` says there is no Delta table at the location (yet): no log, or no commit in it.
+pub fn is_not_a_table(e: &DeltaTableError) -> bool {
+    let text = e.to_string();
+    matches!(
+        e,
+        DeltaTableError::NotATable(_) | DeltaTableError::InvalidTableLocation(_)
+    ) || text.contains("No files in log segment")
+        || text.contains("Invalid table location")
+}
+
 /// Partition columns of every civicpulse table, outermost first.
 pub const PARTITION_COLUMNS: [&str; 2] = ["district", "month"];
 

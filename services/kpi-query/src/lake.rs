@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, FixedOffset, Utc};
+use civicpulse_core::lake::{is_missing_local_table, is_not_a_table};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::Session;
 use datafusion::common::config::{ConfigEntry, ConfigExtension, ExtensionOptions};
@@ -230,14 +231,14 @@ impl LakeTableProvider {
     /// The table, unloaded; `None` while a local table has no log yet (asking delta-rs would
     /// log an error for every query before the first commit).
     async fn open(&self) -> Result<Option<DeltaTable>> {
-        if civicpulse_core::lake::is_missing_local_table(&self.url) {
+        if is_missing_local_table(&self.url) {
             return Ok(None);
         }
         match DeltaTable::try_from_url_with_storage_options(self.url.clone(), self.storage.clone())
             .await
         {
             Ok(table) => Ok(Some(table)),
-            Err(e) if not_a_table(&e) => Ok(None),
+            Err(e) if is_not_a_table(&e) => Ok(None),
             Err(e) => Err(external(e)),
         }
     }
@@ -254,7 +255,7 @@ impl LakeTableProvider {
         };
         match table.update_incremental(None).await {
             Ok(()) => {}
-            Err(e) if not_a_table(&e) => return Ok(None),
+            Err(e) if is_not_a_table(&e) => return Ok(None),
             Err(e) => return Err(external(e)),
         }
         let version = table.version().map_or(-1, |v| v as i64);
@@ -281,7 +282,7 @@ impl LakeTableProvider {
         };
         match table.load_with_datetime(at.with_timezone(&Utc)).await {
             Ok(()) => {}
-            Err(e) if not_a_table(&e) || before_first_version(&e) => return Ok(None),
+            Err(e) if is_not_a_table(&e) || before_first_version(&e) => return Ok(None),
             Err(e) => return Err(external(e)),
         }
         if let Some(session) = session {
@@ -378,16 +379,6 @@ pub fn scan_schema_of(table: &DeltaTable) -> Result<SchemaRef> {
 
 fn external(e: deltalake::DeltaTableError) -> DataFusionError {
     DataFusionError::External(Box::new(e))
-}
-
-fn not_a_table(e: &deltalake::DeltaTableError) -> bool {
-    let text = e.to_string();
-    matches!(
-        e,
-        deltalake::DeltaTableError::NotATable(_)
-            | deltalake::DeltaTableError::InvalidTableLocation(_)
-    ) || text.contains("No files in log segment")
-        || text.contains("Invalid table location")
 }
 
 fn before_first_version(e: &deltalake::DeltaTableError) -> bool {

@@ -11,19 +11,19 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use civicpulse_core::lake::{FileSettings, LakeRoot, is_missing_local_table};
+use civicpulse_core::lake::{FileSettings, LakeRoot, is_missing_local_table, is_not_a_table};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::datasource::{MemTable, TableProvider};
 use datafusion::prelude::{SessionConfig, SessionContext};
+use deltalake::DeltaTable;
 use deltalake::delta_datafusion::{DeltaScanConfig, DeltaScanNext};
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Add, StructType, Transaction};
 use deltalake::operations::write::SchemaMode;
 use deltalake::protocol::{DeltaOperation, OutputMode, SaveMode};
-use deltalake::{DeltaTable, DeltaTableError};
 use url::Url;
 
 use crate::log::{Change, SourceCommit, read_commit};
@@ -98,7 +98,7 @@ impl Keeper {
                 .await?;
         match table.update_incremental(None).await {
             Ok(()) => Ok(Some(table)),
-            Err(e) if not_a_table(&e) => Ok(None),
+            Err(e) if is_not_a_table(&e) => Ok(None),
             Err(e) => Err(e.into()),
         }
     }
@@ -564,13 +564,4 @@ fn conform(schema: &SchemaRef, batches: Vec<RecordBatch>) -> Result<Vec<RecordBa
             Ok(RecordBatch::try_new(schema.clone(), columns)?)
         })
         .collect()
-}
-
-fn not_a_table(e: &DeltaTableError) -> bool {
-    let text = e.to_string();
-    matches!(
-        e,
-        DeltaTableError::NotATable(_) | DeltaTableError::InvalidTableLocation(_)
-    ) || text.contains("No files in log segment")
-        || text.contains("Invalid table location")
 }
