@@ -294,7 +294,21 @@ impl<E: Event> LandingEngine<E> {
             Some(c) => c + 1,
             // Nothing of this partition landed: Kafka's committed offsets (a reused group, a
             // lake replaced) say nothing about what is in this table.
-            None => self.start_offset(partition).await?,
+            None => match self.start_offset(partition).await {
+                Ok(start) => start,
+                Err(e) => {
+                    // A slow broker is no reason to stop: let the consumer resolve the start
+                    // itself; every record after the seek is the partition's start.
+                    tracing::warn!(partition, error = %e, "no watermarks; seeking to the start");
+                    self.seek(partition, self.start_position())?;
+                    let state = PartitionState {
+                        committed: None,
+                        next: 0,
+                    };
+                    self.partitions.insert(partition, state);
+                    return Ok(None);
+                }
+            },
         };
         let state = PartitionState { committed, next };
         self.partitions.insert(partition, state);
@@ -308,7 +322,7 @@ impl<E: Event> LandingEngine<E> {
         if offset != next && (offset > next || committed.is_none()) {
             // The consumer started past what landed (Kafka's offsets ran ahead of the table), or
             // before where the start policy says to begin.
-            self.seek(partition, next)?;
+            self.seek(partition, Offset::Offset(next))?;
             return Ok(None);
         }
         Ok(Some(state))
@@ -334,13 +348,17 @@ impl<E: Event> LandingEngine<E> {
         }
     }
 
-    fn seek(&self, partition: i32, offset: i64) -> Result<(), KafkaError> {
-        self.consumer.seek(
-            &self.topic,
-            partition,
-            Offset::Offset(offset),
-            Duration::from_secs(10),
-        )
+    /// `landing.start_offset` as a logical offset the consumer resolves (and retries) itself.
+    fn start_position(&self) -> Offset {
+        match self.settings.start_offset {
+            StartOffset::Earliest => Offset::Beginning,
+            StartOffset::Latest => Offset::End,
+        }
+    }
+
+    fn seek(&self, partition: i32, offset: Offset) -> Result<(), KafkaError> {
+        self.consumer
+            .seek(&self.topic, partition, offset, Duration::from_secs(10))
     }
 
     /// After a stale commit: seek back to where the table says `partition` stands (or, when
@@ -350,11 +368,22 @@ impl<E: Event> LandingEngine<E> {
     async fn rewind(&mut self, partition: i32, batch_start: i64) -> Result<(), LandingError> {
         let app = app_id(&self.group, &self.topic, partition);
         let committed = self.table.txn_version(&app).await?;
-        let next = match committed {
-            Some(c) => c + 1,
-            None => self.start_offset(partition).await?.min(batch_start),
+        let (position, next) = match committed {
+            Some(c) => (Offset::Offset(c + 1), c + 1),
+            None => match self.start_offset(partition).await {
+                Ok(start) => {
+                    let next = start.min(batch_start);
+                    (Offset::Offset(next), next)
+                }
+                // Without watermarks: the earliest offset is never past the batch, the latest
+                // is (the batch was read).
+                Err(_) => match self.settings.start_offset {
+                    StartOffset::Earliest => (Offset::Beginning, 0),
+                    StartOffset::Latest => (Offset::Offset(batch_start), batch_start),
+                },
+            },
         };
-        match self.seek(partition, next) {
+        match self.seek(partition, position) {
             Ok(()) => {
                 let state = PartitionState { committed, next };
                 self.partitions.insert(partition, state);
