@@ -26,8 +26,8 @@ from deltalake import DeltaTable
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "python"))
 from duckdb_kpis import (  # noqa: E402  (the same SQL files, parameters and column order)
-    COLUMNS, DELTA_TABLES, GRAINS, REF_TABLES, REFERENCE_SCHEMAS, SQL_DIR, sql_files, strip_sql,
-    substitute,
+    COLUMNS, DELTA_TABLES, GRAINS, REF_TABLES, REFERENCE_SCHEMAS, SQL_DIR, STATE_TABLES,
+    sql_files, strip_sql, substitute,
 )
 
 
@@ -64,14 +64,15 @@ def main() -> None:
                  else pl.from_arrow(schema.empty_table()).lazy())
         ctx.register(name, frame)
 
-    # Each hotline ticket's kept state (`lake-maintain state`; bench/run keeps it), which views
-    # 30-34 project. polars cannot run its reference definition, so without it those fail.
-    state = os.path.join(lake, "hotline_ticket_state")
-    if os.path.isdir(os.path.join(state, "_delta_log")):
-        ctx.register("hotline_ticket_state", pl.scan_parquet(
-            DeltaTable(state).file_uris(), hive_partitioning=True,
-            hive_schema={"received_month": pl.String},
-        ))
+    # The kept state tables (`lake-maintain state`; bench/run keeps them), which the views
+    # project. polars cannot run their reference definitions, so without them those fail.
+    for name, partition in STATE_TABLES.items():
+        state = os.path.join(lake, name)
+        if os.path.isdir(os.path.join(state, "_delta_log")):
+            table = DeltaTable(state)
+            ctx.register(name, pl.scan_parquet(
+                table.file_uris(), hive_partitioning=True, hive_schema={partition: pl.String},
+            ).select([f.name for f in table.schema().fields]))
 
     view_errors = {}
     for f in sql_files("views"):

@@ -1,8 +1,8 @@
 -- facility_events: facility registry changes, each event once. An upstream resend lands as a
 -- row of its own with the same event_id; the row at the lowest (kafka_partition, kafka_offset)
--- is kept. A resend repeats the event's bytes, so its district and month too: ranking within
--- (district, month, event_id) lets a filter on the partition columns reach the scan (both
--- engines push it below the window) and prune files.
+-- is kept. A resend repeats the event's bytes, so its district and month too: the rank is
+-- within (district, month, event_id).
+-- A projection of facility_state (sql/state/facility_state.sql), where the rank is taken.
 -- Grain: one row per facility change event. Key: event_id.
 SELECT
     event_id, event_type, schema_version, source_system, source_record_id, event_time,
@@ -15,12 +15,4 @@ SELECT
     charging_points, charging_points_delta, ebike_charging_ports, other_capacity_value,
     other_capacity_unit, address, lng, lat, coord_sys_raw, life_circle_id, change_reason,
     district, month, kafka_partition, kafka_offset
-FROM (
-    SELECT
-        f.*,
-        ROW_NUMBER() OVER (
-            PARTITION BY district, month, event_id ORDER BY kafka_partition, kafka_offset
-        ) AS landing_rank
-    FROM facility_changes f
-) ranked
-WHERE landing_rank = 1
+FROM facility_state

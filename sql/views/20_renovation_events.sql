@@ -1,9 +1,10 @@
 -- renovation_events: renovation progress events, each once. An upstream resend lands as a row
 -- of its own with the same event_id; the row at the lowest (kafka_partition, kafka_offset) is
--- kept. A resend repeats the event's bytes, so its district and month too: ranking within
--- (district, month, event_id) lets a filter on the partition columns reach the scan (both
--- engines push it below the window) and prune files. (month is of event_date, not
--- status_date: the renovation KPIs cannot use it.)
+-- kept. A resend repeats the event's bytes, so its district and month too: the rank is within
+-- (district, month, event_id). (month is of event_date, not status_date: the renovation KPIs
+-- cannot use it.)
+-- A projection of renovation_project_state (sql/state/renovation_project_state.sql), where the
+-- rank is taken.
 -- Grain: one row per renovation progress event. Key: event_id.
 SELECT
     event_id, event_type, schema_version, source_system, source_record_id, event_time,
@@ -16,12 +17,4 @@ SELECT
     investment_completed_cum_yuan, funding_central_yuan, funding_local_yuan,
     funding_resident_yuan, funding_social_yuan, amount_unit_raw, implementing_unit,
     owner_consent_pct, remarks, district, month, kafka_partition, kafka_offset
-FROM (
-    SELECT
-        r.*,
-        ROW_NUMBER() OVER (
-            PARTITION BY district, month, event_id ORDER BY kafka_partition, kafka_offset
-        ) AS landing_rank
-    FROM renovation_progress r
-) ranked
-WHERE landing_rank = 1
+FROM renovation_project_state

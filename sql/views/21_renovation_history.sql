@@ -26,6 +26,8 @@
 -- the same quantity_unit_cf (0 before the first): what this event adds to the completed
 -- quantity. An event without a quantity adds 0; a lower cumulative than before (a correction)
 -- gives a negative delta, so a project's deltas sum to its latest cumulative quantity.
+-- A projection of renovation_project_state (sql/state/renovation_project_state.sql), which
+-- holds these rules' SQL.
 SELECT
     event_id, event_type, event_time, city_code, district_code, district_name, street_code,
     street_name, community_code, community_name, event_date, project_id, parent_project_id,
@@ -38,70 +40,5 @@ SELECT
     district, kafka_partition, kafka_offset, event_seq, previous_status, valid_from, valid_to,
     investment_cum_cf, quantity_cum_cf, quantity_unit_cf, elevators_cf, households_cf,
     compound_cf,
-    COALESCE(quantity_cum_cf, 0) - COALESCE(LAG(quantity_cum_cf) OVER (
-        PARTITION BY project_id, quantity_unit_cf ORDER BY event_seq
-    ), 0) AS quantity_delta
-FROM (
-    SELECT
-        n.*,
-        MAX(investment_completed_cum_yuan) OVER (PARTITION BY project_id, n_investment)
-            AS investment_cum_cf,
-        MAX(quantity_completed_cum) OVER (PARTITION BY project_id, n_quantity)
-            AS quantity_cum_cf,
-        MAX(quantity_unit) OVER (PARTITION BY project_id, n_unit) AS quantity_unit_cf,
-        MAX(elevators_count) OVER (PARTITION BY project_id, n_elevators) AS elevators_cf,
-        MAX(households_benefited) OVER (PARTITION BY project_id, n_households)
-            AS households_cf,
-        MAX(compound_id) OVER (PARTITION BY project_id, n_compound) AS compound_cf
-    FROM (
-        SELECT
-            e.*,
-            status_date AS valid_from,
-            ROW_NUMBER() OVER (
-                PARTITION BY project_id
-                ORDER BY status_date, event_time, kafka_partition, kafka_offset, event_id
-            ) AS event_seq,
-            LAG(to_status) OVER (
-                PARTITION BY project_id
-                ORDER BY status_date, event_time, kafka_partition, kafka_offset, event_id
-            ) AS previous_status,
-            MIN(status_date) OVER (
-                PARTITION BY project_id
-                ORDER BY status_date, event_time, kafka_partition, kafka_offset, event_id
-                ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING
-            ) AS valid_to,
-            -- n_x: how many values of x the project has sent up to this event; the rows of one
-            -- (project_id, n_x) share the value sent at the first of them.
-            COUNT(investment_completed_cum_yuan) OVER (
-                PARTITION BY project_id
-                ORDER BY status_date, event_time, kafka_partition, kafka_offset, event_id
-                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-            ) AS n_investment,
-            COUNT(quantity_completed_cum) OVER (
-                PARTITION BY project_id
-                ORDER BY status_date, event_time, kafka_partition, kafka_offset, event_id
-                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-            ) AS n_quantity,
-            COUNT(quantity_unit) OVER (
-                PARTITION BY project_id
-                ORDER BY status_date, event_time, kafka_partition, kafka_offset, event_id
-                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-            ) AS n_unit,
-            COUNT(elevators_count) OVER (
-                PARTITION BY project_id
-                ORDER BY status_date, event_time, kafka_partition, kafka_offset, event_id
-                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-            ) AS n_elevators,
-            COUNT(households_benefited) OVER (
-                PARTITION BY project_id
-                ORDER BY status_date, event_time, kafka_partition, kafka_offset, event_id
-                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-            ) AS n_households,
-            COUNT(compound_id) OVER (
-                PARTITION BY project_id
-                ORDER BY status_date, event_time, kafka_partition, kafka_offset, event_id
-                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-            ) AS n_compound
-        FROM renovation_events e
-    ) n
-) c
+    quantity_delta
+FROM renovation_project_state

@@ -355,44 +355,50 @@ class KpiQuery:
         return json.loads(body)
 
     def check_state(self, root):
-        """The kept hotline_ticket_state equals its reference definition over the events of
-        the version it applied (kpi-query reads the events at that version)."""
-        with open(os.path.join(root, "sql", "state", "hotline_ticket_state.sql"), encoding="utf-8") as f:
-            reference = "\n".join(line for line in f.read().splitlines()
-                                  if not line.lstrip().startswith("--")).strip().rstrip(";")
+        """Every kept state table equals its reference definition over the events of the
+        version it applied (kpi-query reads the events at that version)."""
+        sys.path.insert(0, HERE)
+        import duckdb_kpis  # noqa: PLC0415
         rows = []
-        # One side at a time: both in one statement pass kpi-query's limit of 64 tables.
-        for sql in (f"SELECT 'kept only' AS side, * FROM (SELECT * FROM hotline_ticket_state "
-                    f"EXCEPT SELECT * FROM ({reference}) r) a",
-                    f"SELECT 'reference only' AS side, * FROM (SELECT * FROM ({reference}) r "
-                    f"EXCEPT SELECT * FROM hotline_ticket_state) b"):
-            status, body = self.get("/sql", sql.encode())
-            if status != 200:
-                raise FixtureError(f"state check: HTTP {status}: {body[:2000]!r}")
-            rows += json.loads(body)
+        for table in duckdb_kpis.STATE_TABLES:
+            with open(os.path.join(root, "sql", "state", f"{table}.sql"), encoding="utf-8") as f:
+                reference = duckdb_kpis.strip_sql(f.read())
+            # One side at a time: both in one statement pass kpi-query's limit of 64 tables.
+            for sql in (f"SELECT '{table}: kept only' AS side, * FROM (SELECT * FROM {table} "
+                        f"EXCEPT SELECT * FROM ({reference}) r) a",
+                        f"SELECT '{table}: reference only' AS side, * FROM (SELECT * FROM "
+                        f"({reference}) r EXCEPT SELECT * FROM {table}) b"):
+                status, body = self.get("/sql", sql.encode())
+                if status != 200:
+                    raise FixtureError(f"state check: HTTP {status}: {body[:2000]!r}")
+                rows += json.loads(body)
         if rows:
             raise FixtureError("kept state differs from its reference definition:\n" +
                                "\n".join(json.dumps(r, ensure_ascii=False) for r in rows[:10]))
 
     @staticmethod
     def check_state_duckdb(root, lake):
-        """The same on DuckDB: the Delta state table's active files against the reference over
+        """The same on DuckDB: each Delta state table's active files against the reference over
         the events' active files (the state service has just caught up with every commit)."""
         import duckdb  # noqa: PLC0415
         sys.path.insert(0, HERE)
         import duckdb_kpis  # noqa: PLC0415
         con = duckdb.connect()
         con.execute("SET TimeZone = 'UTC'")
-        duckdb_kpis.define_delta(con, "hotline_tickets", os.path.join(lake, "hotline_tickets"))
+        for name in duckdb_kpis.DELTA_TABLES:
+            duckdb_kpis.define_delta(con, name, os.path.join(lake, name))
         duckdb_kpis.define_state(con, lake, "lake")
-        with open(os.path.join(root, "sql", "state", "hotline_ticket_state.sql"),
-                  encoding="utf-8") as f:
-            con.execute(f"CREATE VIEW state_reference AS {duckdb_kpis.strip_sql(f.read())}")
-        rows = con.execute(
-            "SELECT 'kept only' AS side, * FROM (SELECT * FROM hotline_ticket_state "
-            "EXCEPT SELECT * FROM state_reference) UNION ALL "
-            "SELECT 'reference only', * FROM (SELECT * FROM state_reference "
-            "EXCEPT SELECT * FROM hotline_ticket_state)").fetchall()
+        rows = []
+        for table in duckdb_kpis.STATE_TABLES:
+            with open(os.path.join(root, "sql", "state", f"{table}.sql"),
+                      encoding="utf-8") as f:
+                con.execute(f"CREATE VIEW {table}_reference AS "
+                            f"{duckdb_kpis.strip_sql(f.read())}")
+            rows += con.execute(
+                f"SELECT '{table}: kept only' AS side, * FROM (SELECT * FROM {table} "
+                f"EXCEPT SELECT * FROM {table}_reference) UNION ALL "
+                f"SELECT '{table}: reference only', * FROM (SELECT * FROM {table}_reference "
+                f"EXCEPT SELECT * FROM {table})").fetchall()
         if rows:
             raise FixtureError("DuckDB: kept state differs from its reference definition:\n" +
                                "\n".join(str(r) for r in rows[:10]))
@@ -497,31 +503,32 @@ def run_file(path, args, division_table, work_root):
             f.writelines(line + "\n" for line in lines)
         files.append(p)
     query = None
-    hotline_lines = expander.lines.get("hotline", [])
-    if args.state == "kept" and hotline_lines:
-        # The hotline events land in random chunks (one commit each), the state service folds
-        # some of them in between, in steps of random size, a compaction now and then; after
-        # each fold kpi-query's state must equal the reference definition over the events of
-        # the version it applied. The KPIs are then asked of the kept state.
+    # The fixture's events: the stream with the most of them is landed in chunks.
+    stream = max(expander.lines, key=lambda k: len(expander.lines[k]), default=None)
+    lines = expander.lines.get(stream, []) if stream else []
+    if args.state == "kept" and lines:
+        # The events land in random chunks (one commit each), the state service folds some of
+        # them in between, in steps of random size, a compaction now and then; after each fold
+        # kpi-query's state tables must equal their reference definitions over the events of
+        # the version they applied. The KPIs are then asked of the kept state.
         query = KpiQuery(args.bin_dir, lake, os.path.join(work, "kpi-query.log"))
         rng = random.Random(f"{os.path.basename(path)}:{args.seed}")
-        hotline_file = os.path.join(work, STREAM_FILES["hotline"])
-        cuts = sorted(rng.sample(range(1, len(hotline_lines)),
-                                 min(len(hotline_lines) - 1, rng.randint(0, 4))))
-        chunks = [hotline_lines[a:b] for a, b in
-                  zip([0, *cuts], [*cuts, len(hotline_lines)])]
-        others = [f for f in files if f != hotline_file]
+        stream_file = os.path.join(work, STREAM_FILES[stream])
+        cuts = sorted(rng.sample(range(1, len(lines)),
+                                 min(len(lines) - 1, rng.randint(0, 4))))
+        chunks = [lines[a:b] for a, b in zip([0, *cuts], [*cuts, len(lines)])]
+        others = [f for f in files if f != stream_file]
         for i, chunk in enumerate(chunks):
-            with open(hotline_file, "w", encoding="utf-8") as f:
+            with open(stream_file, "w", encoding="utf-8") as f:
                 f.writelines(line + "\n" for line in chunk)
             run([os.path.join(args.bin_dir, "civicpulse"), "land", "--lake", lake,
-                 hotline_file, *(others if i == 0 else [])], env, "civicpulse land")
+                 stream_file, *(others if i == 0 else [])], env, "civicpulse land")
             if rng.random() < 0.3:
                 run([os.path.join(args.bin_dir, "lake-maintain"), "--lake", lake, "--once"],
                     env, "lake-maintain (compaction)")
             if i == len(chunks) - 1 or rng.random() < 0.6:
                 run([os.path.join(args.bin_dir, "lake-maintain"), "--lake", lake, "state",
-                     "--once", "--max-rows", str(rng.randint(1, len(hotline_lines)))],
+                     "--once", "--max-rows", str(rng.randint(1, len(lines)))],
                     env, "lake-maintain state")
                 query.check_state(args.root)
                 if args.engine in ("both", "duckdb"):
@@ -569,9 +576,10 @@ def main():
     ap.add_argument("--work", default=None, help="directory for the lakes (default: a temp dir)")
     ap.add_argument("--keep", action="store_true", help="keep the lakes of passing files too")
     ap.add_argument("--state", choices=("kept", "reference"), default="kept",
-                    help="kept: land hotline events in random chunks, fold them into the "
-                         "state table between chunks and answer from it (default); reference: "
-                         "land at once, no state table (the KPIs use its reference definition)")
+                    help="kept: land the fixture's events in random chunks, keep the state "
+                         "tables between chunks and answer from them (default); reference: "
+                         "land at once, no state tables (the KPIs use their reference "
+                         "definitions)")
     ap.add_argument("--seed", default="0", help="seed of the chunking (with the file name)")
     ap.add_argument("only", nargs="*", help="KPI ids or fixture files (default: all)")
     args = ap.parse_args()

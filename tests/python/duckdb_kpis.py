@@ -9,12 +9,13 @@ read as the active Parquet files of its current version (`DeltaTable.file_uris()
 hive partition columns `district` and `month` as VARCHAR. The reference tables `lake-maintain
 load-reference` writes (communities, life_circles, community_assessments) are read from LAKE the
 same way; one not loaded yet is an empty table of its schema (REFERENCE_SCHEMAS, the contract of
-civicpulse_core::reference). `hotline_ticket_state` (the one row per ticket that views 30..34
-project) is, with `--state auto` (the default), LAKE's Delta table of that name when there is
-one (its active Parquet files, the hive partition column `received_month` as VARCHAR), else a
-view of its reference definition sql/state/hotline_ticket_state.sql over hotline_tickets;
-`--state reference` always takes the reference (what the tests compare the kept table with),
-`--state lake` requires the Delta table. `--state MODE` may stand anywhere among the arguments.
+civicpulse_core::reference). Each state table (STATE_TABLES: hotline_ticket_state, the one
+row per ticket that views 30..34 project; facility_state and renovation_project_state, the
+histories views 10, 11, 20 and 21 project) is, with `--state auto` (the default), LAKE's Delta
+table of that name when there is one (its active Parquet files, the hive partition column as
+VARCHAR), else a view of its reference definition sql/state/NAME.sql over its event table;
+`--state reference` always takes the reference (what the tests compare the kept tables with),
+`--state lake` requires the Delta tables. `--state MODE` may stand anywhere among the arguments.
 REFDIR holds the built-in reference tables as
 kpi-query exports them: calendar.parquet, divisions.parquet, kpi_weight_versions.parquet.
 FROM and TO are inclusive local dates (YYYY-MM-DD); GRAIN is week, month, quarter (kpi-query
@@ -42,8 +43,13 @@ from deltalake import DeltaTable
 SQL_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "sql")
 DELTA_TABLES = ("hotline_tickets", "facility_changes", "renovation_progress")
 REF_TABLES = ("calendar", "divisions", "kpi_weight_versions")
-# One row per hotline ticket, kept by the state service; views 30..34 project it.
-STATE_TABLE = "hotline_ticket_state"
+# The state tables the state service keeps (services/state/src/lib.rs) and their partition
+# columns; the views project them.
+STATE_TABLES = {
+    "hotline_ticket_state": "received_month",
+    "facility_state": "district",
+    "renovation_project_state": "district",
+}
 STATE_MODES = ("auto", "lake", "reference")
 # The lake's reference tables and their schemas (services/core/src/reference.rs).
 REFERENCE_SCHEMAS = {
@@ -140,50 +146,59 @@ def define_reference(con: duckdb.DuckDBPyConnection, name: str, path: str) -> No
 
 
 def define_state(con: duckdb.DuckDBPyConnection, lake: str, mode: str = "auto") -> str:
-    """hotline_ticket_state: LAKE's Delta table (mode `lake`, or `auto` when it exists) or a view
-    of the reference definition over hotline_tickets (mode `reference`, or `auto` without the
-    table). Returns which: "lake" or "reference"."""
+    """Every state table: LAKE's Delta table (mode `lake`, or `auto` when it exists) or a view of
+    its reference definition over its event table (mode `reference`, or `auto` without the
+    table). Returns which the hotline state is: "lake" or "reference"."""
     if mode not in STATE_MODES:
         raise SystemExit(f"duckdb_kpis: --state must be one of {STATE_MODES}")
-    path = os.path.join(lake, STATE_TABLE)
+    kinds = {name: define_one_state(con, lake, name, partition, mode)
+             for name, partition in STATE_TABLES.items()}
+    return kinds["hotline_ticket_state"]
+
+
+def define_one_state(con: duckdb.DuckDBPyConnection, lake: str, name: str, partition: str,
+                     mode: str) -> str:
+    path = os.path.join(lake, name)
     in_lake = os.path.isdir(os.path.join(path, "_delta_log"))
     if mode == "lake" and not in_lake:
         raise SystemExit(f"duckdb_kpis: --state lake: no Delta table {path}")
     if mode == "reference" or not in_lake:
-        with open(os.path.join(SQL_DIR, "state", f"{STATE_TABLE}.sql"), encoding="utf-8") as fh:
+        with open(os.path.join(SQL_DIR, "state", f"{name}.sql"), encoding="utf-8") as fh:
             body = strip_sql(fh.read())
         try:
-            con.execute(f"CREATE VIEW {STATE_TABLE} AS\n{body}")
+            con.execute(f"CREATE VIEW {name} AS\n{body}")
         except duckdb.Error as e:
-            # No hotline_tickets: the ticket views are left out below.
-            print(f"duckdb_kpis: view {STATE_TABLE} not created: {e}", file=sys.stderr)
+            # No event table: the views over this state are left out below.
+            print(f"duckdb_kpis: view {name} not created: {e}", file=sys.stderr)
         return "reference"
     table = DeltaTable(path)
     files = table.file_uris()
     if not files:
         empty = pa.schema(table.schema().to_arrow()).empty_table()
-        con.register(f"__empty_{STATE_TABLE}", empty)
-        con.execute(f"CREATE TABLE {STATE_TABLE} AS SELECT * FROM __empty_{STATE_TABLE}")
-        con.unregister(f"__empty_{STATE_TABLE}")
+        con.register(f"__empty_{name}", empty)
+        con.execute(f"CREATE TABLE {name} AS SELECT * FROM __empty_{name}")
+        con.unregister(f"__empty_{name}")
         return "lake"
     listing = ", ".join(quote(f) for f in files)
+    # The table's column order (hive partitioning puts the partition column last).
+    columns = ", ".join(f.name for f in table.schema().fields)
     con.execute(
-        f"CREATE VIEW {STATE_TABLE} AS SELECT * FROM read_parquet([{listing}], "
+        f"CREATE VIEW {name} AS SELECT {columns} FROM read_parquet([{listing}], "
         "hive_partitioning = true, union_by_name = true, "
-        "hive_types = {'received_month': 'VARCHAR'})"
+        f"hive_types = {{'{partition}': 'VARCHAR'}})"
     )
     types = dict(
-        con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {STATE_TABLE})").fetchall()
+        con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {name})").fetchall()
     )
-    if types.get("received_month") != "VARCHAR":
-        raise SystemExit(f"duckdb_kpis: {STATE_TABLE}.received_month is "
-                         f"{types.get('received_month')}, expected VARCHAR")
+    if types.get(partition) != "VARCHAR":
+        raise SystemExit(f"duckdb_kpis: {name}.{partition} is "
+                         f"{types.get(partition)}, expected VARCHAR")
     return "lake"
 
 
 def connect(lake: str, refdir: str, state: str = "auto") -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with the lake's tables, the reference tables and every view;
-    hotline_ticket_state as `state` says (define_state)."""
+    the state tables as `state` says (define_state)."""
     con = duckdb.connect()
     # Casts of TIMESTAMP WITH TIME ZONE (e.g. to DATE) then work in UTC, as in DataFusion.
     con.execute("SET TimeZone = 'UTC'")

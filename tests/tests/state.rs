@@ -1,9 +1,10 @@
 //! The state service (`lake-maintain state`): killed with `kill -9` at random moments while
-//! events land in many commits and a compaction rewrites them, it ends with a
-//! `hotline_ticket_state` equal to its reference definition over the events (asked of
-//! kpi-query, which reads the events at the version the state applied); every hotline KPI
-//! answered from the kept state equals the answer from the reference definition (a second
-//! kpi-query over the same events without a state table); `--rebuild` gives the same state.
+//! events of the three streams land in many commits and a compaction rewrites them, it ends
+//! with every state table (`hotline_ticket_state`, `facility_state`, `renovation_project_state`)
+//! equal to its reference definition over the events (asked of kpi-query, which reads the
+//! events at the version each state applied); every KPI answered from the kept state equals the
+//! answer from the reference definitions (a second kpi-query over the same events without
+//! state tables); `--rebuild` gives the same state.
 //! The definitions suite (`definitions.rs`) checks the kept state against hand-written values
 //! on DataFusion and DuckDB, folding at random points of each fixture.
 
@@ -28,16 +29,6 @@ impl Lcg {
     }
 }
 
-fn land(lake: &Path, file: &Path) {
-    let mut cmd = Command::new(binary("civicpulse"));
-    cmd.args(["land", "--lake"])
-        .arg(lake)
-        .arg(file)
-        .env("CIVICPULSE_HASH_KEY", TEST_HASH_KEY);
-    let run = run_with_deadline(cmd, Duration::from_secs(120));
-    assert!(run.ok, "civicpulse land failed: {}", run.stderr);
-}
-
 fn lake_maintain(lake: &Path, args: &[&str]) -> String {
     let mut cmd = Command::new(binary("lake-maintain"));
     cmd.arg("--lake").arg(lake).args(args);
@@ -46,25 +37,30 @@ fn lake_maintain(lake: &Path, args: &[&str]) -> String {
     run.stdout
 }
 
-/// Rows of the kept state and of its reference definition that the other side lacks.
+/// The state tables and their reference definitions.
+const STATE_TABLES: [&str; 3] = [
+    "hotline_ticket_state",
+    "facility_state",
+    "renovation_project_state",
+];
+
+/// Rows of the kept state tables and of their reference definitions that the other side lacks.
 fn state_differences(query: &KpiQuery) -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(workspace_root().join("sql/state/hotline_ticket_state.sql"))
-        .expect("reference SQL");
-    let reference: String = text
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("--"))
-        .collect::<Vec<_>>()
-        .join("\n");
-    let reference = reference.trim().trim_end_matches(';');
-    // One side at a time: both in one statement pass kpi-query's limit of 64 tables.
-    let mut rows = query.rows(&format!(
-        "SELECT 'kept only' AS side, * FROM (SELECT * FROM hotline_ticket_state \
-         EXCEPT SELECT * FROM ({reference}) r) a"
-    ));
-    rows.extend(query.rows(&format!(
-        "SELECT 'reference only' AS side, * FROM (SELECT * FROM ({reference}) r \
-         EXCEPT SELECT * FROM hotline_ticket_state) b"
-    )));
+    let mut rows = Vec::new();
+    for table in STATE_TABLES {
+        let text = std::fs::read_to_string(workspace_root().join(format!("sql/state/{table}.sql")))
+            .expect("reference SQL");
+        let reference = text.trim().trim_end_matches(';');
+        // One side at a time: both in one statement pass kpi-query's limit of 64 tables.
+        rows.extend(query.rows(&format!(
+            "SELECT '{table}: kept only' AS side, * FROM (SELECT * FROM {table} \
+             EXCEPT SELECT * FROM ({reference}\n) r) a"
+        )));
+        rows.extend(query.rows(&format!(
+            "SELECT '{table}: reference only' AS side, * FROM (SELECT * FROM ({reference}\n) r \
+             EXCEPT SELECT * FROM {table}) b"
+        )));
+    }
     rows
 }
 
@@ -100,12 +96,26 @@ fn killed_at_random_moments_the_state_ends_equal_to_its_definition() {
         .arg(&sim);
     let run = run_with_deadline(citysim, Duration::from_secs(120));
     assert!(run.ok, "citysim failed: {}", run.stderr);
-    let lines: Vec<String> = std::fs::read_to_string(sim.join("hotline.tickets.jsonl"))
-        .expect("hotline events")
-        .lines()
-        .map(str::to_owned)
+    let streams = [
+        "hotline.tickets.jsonl",
+        "facility.changes.jsonl",
+        "renovation.progress.jsonl",
+    ];
+    let lines: Vec<Vec<String>> = streams
+        .iter()
+        .map(|file| {
+            std::fs::read_to_string(sim.join(file))
+                .expect("events")
+                .lines()
+                .map(str::to_owned)
+                .collect()
+        })
         .collect();
-    assert!(lines.len() > 2_000, "too few events: {}", lines.len());
+    assert!(
+        lines[0].len() > 2_000 && lines[1].len() > 100 && lines[2].len() > 20,
+        "too few events: {:?}",
+        lines.iter().map(Vec::len).collect::<Vec<_>>()
+    );
 
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -114,7 +124,6 @@ fn killed_at_random_moments_the_state_ends_equal_to_its_definition() {
     println!("seed {seed}");
     let mut rng = Lcg(seed);
     let chunks = 24;
-    let per_chunk = lines.len().div_ceil(chunks);
     let state_args = [
         "--lake",
         lake.to_str().expect("UTF-8"),
@@ -127,12 +136,23 @@ fn killed_at_random_moments_the_state_ends_equal_to_its_definition() {
     let env = [("CIVICPULSE_TELEMETRY__LOG_LEVEL", "info")];
     let mut keeper = ServiceProcess::start_without_http("lake-maintain", &state_args, &env, &logs);
     let mut kills = 0;
-    for (i, chunk) in lines.chunks(per_chunk).enumerate() {
+    for i in 0..chunks {
         let dir = work.path().join(format!("chunk-{i}"));
         std::fs::create_dir_all(&dir).expect("chunk directory");
-        let file = dir.join("hotline.tickets.jsonl");
-        std::fs::write(&file, chunk.join("\n") + "\n").expect("chunk file");
-        land(&lake, &file);
+        let mut cmd = Command::new(binary("civicpulse"));
+        cmd.args(["land", "--lake"])
+            .arg(&lake)
+            .env("CIVICPULSE_HASH_KEY", TEST_HASH_KEY);
+        for (file, events) in streams.iter().zip(&lines) {
+            let per_chunk = events.len().div_ceil(chunks);
+            let chunk = events.chunks(per_chunk).nth(i).unwrap_or_default();
+            if !chunk.is_empty() {
+                std::fs::write(dir.join(file), chunk.join("\n") + "\n").expect("chunk file");
+                cmd.arg(dir.join(file));
+            }
+        }
+        let run = run_with_deadline(cmd, Duration::from_secs(120));
+        assert!(run.ok, "civicpulse land failed: {}", run.stderr);
         if i == chunks / 2 {
             // Compaction rewrites the landed rows into new files: not applied twice.
             lake_maintain(&lake, &["--once"]);
@@ -171,15 +191,16 @@ fn killed_at_random_moments_the_state_ends_equal_to_its_definition() {
         &differences[..differences.len().min(5)]
     );
 
-    // Every hotline KPI from the kept state equals the answer from the reference definition:
-    // a second kpi-query over the same events, without the state table.
+    // Every KPI from the kept state equals the answer from the reference definitions: a second
+    // kpi-query over the same events, without state tables.
     let bare = work.path().join("bare");
     std::fs::create_dir_all(&bare).expect("bare lake");
-    copy_dir(&lake.join("hotline_tickets"), &bare.join("hotline_tickets"));
+    for table in ["hotline_tickets", "facility_changes", "renovation_progress"] {
+        copy_dir(&lake.join(table), &bare.join(table));
+    }
     let reference = KpiQuery::start(&bare, &[], &logs);
-    for kpi in [
-        "K23", "K24", "K25", "K26", "K27", "K28", "K29", "K30", "K34", "K35",
-    ] {
+    for n in 1..=35 {
+        let kpi = format!("K{n:02}");
         let path = format!("/kpis/{kpi}?from=2024-03-01&to=2024-03-31&grain=week");
         let kept = query.get(&path);
         let recomputed = reference.get(&path);
@@ -188,9 +209,22 @@ fn killed_at_random_moments_the_state_ends_equal_to_its_definition() {
         assert_eq!(
             kept.json(),
             recomputed.json(),
-            "{kpi} from the kept state differs from the reference definition"
+            "{kpi} from the kept state differs from the reference definitions"
         );
     }
+
+    // A resend that takes an event from another facility (a lower Kafka position) recomputes
+    // both facilities' histories.
+    let takeover = work.path().join("takeover");
+    let maintainer = binary("lake-maintain");
+    civicpulse_tests::python::run_script(
+        "state_takeover.py",
+        &[
+            lake.to_str().expect("UTF-8"),
+            takeover.to_str().expect("UTF-8"),
+            maintainer.to_str().expect("UTF-8"),
+        ],
+    );
 
     // A rebuild (one command) gives the same state.
     lake_maintain(&lake, &["state", "--rebuild", "--once"]);

@@ -1,7 +1,8 @@
 //! The lake's state tables as DataFusion tables, read consistently with their event tables.
 //!
-//! A state table (`hotline_ticket_state`) is kept by `lake-maintain state`, which records in
-//! each of its commits the version of the event table it has folded in. A query reads the state
+//! A state table (`hotline_ticket_state`, `facility_state`, `renovation_project_state`) is kept
+//! by `lake-maintain state`, which records in each of its commits the version of the event
+//! table it has brought it up to. A query reads the state
 //! at some version and the event table at exactly the version that state records
 //! ([`crate::QueryEngine::pin`]), so every answer is the catalogue's definition over the events
 //! of one event-table version, however far the state lags. A lake whose state has never been

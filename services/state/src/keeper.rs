@@ -27,7 +27,7 @@ use deltalake::protocol::{DeltaOperation, OutputMode, SaveMode};
 use url::Url;
 
 use crate::log::{Change, SourceCommit, read_commit};
-use crate::{StateError, StateTable};
+use crate::{StateError, StateTable, Upkeep};
 
 /// The rows of state the fold reads, named in the fold SQL.
 const PRIOR: &str = "prior";
@@ -37,6 +37,11 @@ const PRIOR_ALL: &str = "prior_all";
 const TAIL: &str = "tail";
 /// The new state rows of the keys touched.
 const FOLDED: &str = "folded";
+/// The keys a batch touches (recompute upkeep).
+const TOUCHED: &str = "touched";
+/// The columns identifying one landed event in every event table: the views count a resend
+/// (another row with these values) once.
+const EVENT_IDENTITY: [&str; 3] = ["district", "month", "event_id"];
 /// The merge source's column saying whether a row replaces or deletes a state row.
 const MERGE_OP: &str = "merge_op";
 
@@ -101,6 +106,22 @@ impl Keeper {
             Err(e) if is_not_a_table(&e) => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The source table at `version`, readable in `ctx`.
+    async fn source_at(
+        &self,
+        ctx: &SessionContext,
+        version: u64,
+    ) -> Result<DeltaTable, StateError> {
+        let mut table = DeltaTable::try_from_url_with_storage_options(
+            self.source_url.clone(),
+            self.storage.clone(),
+        )
+        .await?;
+        table.load_version(version).await?;
+        table.update_datafusion_session(&ctx.state())?;
+        Ok(table)
     }
 
     /// The source version the state has applied (`None`: none, or no state table).
@@ -199,11 +220,19 @@ impl Keeper {
         }
         let tail_schema = tail[0].schema();
         ctx.register_table(TAIL, Arc::new(MemTable::try_new(tail_schema, vec![tail])?))?;
-        self.read_prior(&ctx, &state, &schema).await?;
-        if let Some(undecided) = self.state.undecided_sql {
-            self.recompute_undecided(&ctx, undecided, applied).await?;
-        }
-        let folded = ctx.sql(self.state.fold_sql).await?.collect().await?;
+        let folded = match &self.state.upkeep {
+            Upkeep::Fold {
+                fold_sql,
+                undecided_sql,
+            } => {
+                self.read_prior(&ctx, &state, &schema).await?;
+                if let Some(undecided) = undecided_sql {
+                    self.recompute_undecided(&ctx, undecided, applied).await?;
+                }
+                ctx.sql(fold_sql).await?.collect().await?
+            }
+            Upkeep::Recompute => self.recompute_touched(&ctx, &state, &schema, to).await?,
+        };
         let folded = conform(&schema, folded)?;
         let keys = folded.iter().map(RecordBatch::num_rows).sum();
         ctx.register_table(
@@ -269,9 +298,94 @@ impl Keeper {
         Ok(())
     }
 
-    /// MERGEs `folded` into the state in one commit carrying `txn`. A key whose partition
-    /// value changed (its intake landed after later events) leaves its old partition: the
-    /// merge deletes the old row and inserts the new one.
+    /// [`Upkeep::Recompute`]: the state rows of every key the tail touches, recomputed by the
+    /// reference definition from all of the key's events at source version `to`; registers
+    /// those keys' current state rows as `prior_all`.
+    ///
+    /// A key is touched when a tail row shares its event identity (district, month, event_id:
+    /// the views' resend rule) with a row of the key, so a resend of another key's event that
+    /// lands at a lower position, and takes that event from it, recomputes both keys.
+    async fn recompute_touched(
+        &self,
+        ctx: &SessionContext,
+        state: &DeltaTable,
+        schema: &SchemaRef,
+        to: i64,
+    ) -> Result<Vec<RecordBatch>, StateError> {
+        let key = self.state.key;
+        let source = self.source_at(ctx, to as u64).await?;
+        ctx.register_table("source_now", scan(&source)?)?;
+        let same_event = |a: &str, b: &str| {
+            EVENT_IDENTITY
+                .iter()
+                .map(|c| format!("{a}.{c} = {b}.{c}"))
+                .collect::<Vec<_>>()
+                .join(" AND ")
+        };
+        let identity = EVENT_IDENTITY.join(", ");
+        let touched = ctx
+            .sql(&format!(
+                "SELECT DISTINCT s.{key} FROM source_now s \
+                 JOIN (SELECT DISTINCT {identity} FROM {TAIL}) t ON {on}",
+                on = same_event("s", "t"),
+            ))
+            .await?
+            .collect()
+            .await?;
+        let touched_schema = ctx.table(TAIL).await?.schema().inner().clone();
+        let touched_schema = Arc::new(Schema::new(vec![
+            touched_schema.field_with_name(key)?.clone(),
+        ]));
+        register_rows(ctx, TOUCHED, &touched_schema, touched)?;
+        // The touched keys' events, and every row sharing an event identity with one of them
+        // (the resend rule ranks those together); other keys' rows give partial histories,
+        // dropped below.
+        let events = ctx
+            .sql(&format!(
+                "SELECT s.* FROM source_now s JOIN (SELECT DISTINCT {identity} FROM source_now \
+                 WHERE {key} IN (SELECT {key} FROM {TOUCHED})) r ON {on}",
+                on = same_event("s", "r"),
+            ))
+            .await?;
+        let events_schema = events.schema().inner().clone();
+        let events = events.collect().await?;
+        let recompute = context();
+        recompute.register_table(
+            self.state.source,
+            Arc::new(MemTable::try_new(events_schema, vec![events])?),
+        )?;
+        let rows = recompute.sql(self.state.reference_sql).await?;
+        let rows_schema = rows.schema().inner().clone();
+        let rows = rows.collect().await?;
+        ctx.register_table(
+            "recomputed",
+            Arc::new(MemTable::try_new(rows_schema, vec![rows])?),
+        )?;
+        let folded = ctx
+            .sql(&format!(
+                "SELECT * FROM recomputed WHERE {key} IN (SELECT {key} FROM {TOUCHED})"
+            ))
+            .await?
+            .collect()
+            .await?;
+        state.update_datafusion_session(&ctx.state())?;
+        ctx.register_table("state_now", scan(state)?)?;
+        let prior = ctx
+            .sql(&format!(
+                "SELECT * FROM state_now WHERE {key} IN (SELECT {key} FROM {TOUCHED})"
+            ))
+            .await?
+            .collect()
+            .await?;
+        register_rows(ctx, PRIOR_ALL, schema, prior)?;
+        Ok(folded)
+    }
+
+    /// MERGEs `folded` into the state in one commit carrying `txn`, matching rows by the row
+    /// key and partition. Rows of `prior_all` that `folded` does not hold under the same row
+    /// key and partition are deleted: a ticket whose partition value changed (its intake landed
+    /// after later events) leaves its old partition; a history loses the row of an event a
+    /// resend at a lower position took over.
     async fn merge(
         &self,
         ctx: &SessionContext,
@@ -279,8 +393,21 @@ impl Keeper {
         schema: &SchemaRef,
         txn: CommitProperties,
     ) -> Result<(), StateError> {
-        let key = self.state.key;
         let partition = self.state.partition;
+        let matched: Vec<&str> = self
+            .state
+            .row_key
+            .iter()
+            .copied()
+            .chain([partition])
+            .collect();
+        let same_row = |a: &str, b: &str| {
+            matched
+                .iter()
+                .map(|c| format!("{a}.{c} = {b}.{c}"))
+                .collect::<Vec<_>>()
+                .join(" AND ")
+        };
         let columns: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
         let listed = |alias: &str| {
             columns
@@ -294,16 +421,14 @@ impl Keeper {
                 "SELECT {folded}, 'upsert' AS {MERGE_OP} FROM {FOLDED} f \
                  UNION ALL \
                  SELECT {prior}, 'delete' AS {MERGE_OP} FROM {PRIOR_ALL} p \
-                 JOIN {FOLDED} f ON f.{key} = p.{key} WHERE f.{partition} <> p.{partition}",
+                 LEFT JOIN {FOLDED} f ON {on} WHERE f.{partition} IS NULL",
                 folded = listed("f"),
                 prior = listed("p"),
+                on = same_row("f", "p"),
             ))
             .await?;
         state
-            .merge(
-                source,
-                format!("target.{key} = source.{key} AND target.{partition} = source.{partition}"),
-            )
+            .merge(source, same_row("target", "source"))
             .with_source_alias("source")
             .with_target_alias("target")
             .with_writer_properties(self.files.writer_properties())
@@ -347,13 +472,7 @@ impl Keeper {
             "undecided",
             Arc::new(MemTable::try_new(keys[0].schema(), vec![keys])?),
         )?;
-        let mut then = DeltaTable::try_from_url_with_storage_options(
-            self.source_url.clone(),
-            self.storage.clone(),
-        )
-        .await?;
-        then.load_version(applied as u64).await?;
-        then.update_datafusion_session(&ctx.state())?;
+        let then = self.source_at(ctx, applied as u64).await?;
         ctx.register_table("source_then", scan(&then)?)?;
         let key = self.state.key;
         let tail = ctx
@@ -375,20 +494,8 @@ impl Keeper {
         let prior_schema = ctx.table(PRIOR).await?.schema().inner().clone();
         ctx.deregister_table(TAIL)?;
         ctx.deregister_table(PRIOR)?;
-        ctx.register_table(
-            TAIL,
-            Arc::new(MemTable::try_new(
-                tail_schema.clone(),
-                vec![conform(&tail_schema, tail)?],
-            )?),
-        )?;
-        ctx.register_table(
-            PRIOR,
-            Arc::new(MemTable::try_new(
-                prior_schema.clone(),
-                vec![conform(&prior_schema, prior)?],
-            )?),
-        )?;
+        register_rows(ctx, TAIL, &tail_schema, tail)?;
+        register_rows(ctx, PRIOR, &prior_schema, prior)?;
         Ok(())
     }
 
@@ -414,13 +521,7 @@ impl Keeper {
             if adds.is_empty() {
                 continue;
             }
-            let mut table = DeltaTable::try_from_url_with_storage_options(
-                self.source_url.clone(),
-                self.storage.clone(),
-            )
-            .await?;
-            table.load_version(version).await?;
-            table.update_datafusion_session(&ctx.state())?;
+            let table = self.source_at(ctx, version).await?;
             let snapshot = table.snapshot()?.snapshot().clone();
             let provider = DeltaScanNext::new(snapshot, scan_config())?.with_adds(adds);
             batches.extend(ctx.read_table(Arc::new(provider))?.collect().await?);
@@ -541,6 +642,21 @@ fn scan_config() -> DeltaScanConfig {
 fn scan(table: &DeltaTable) -> Result<Arc<DeltaScanNext>, StateError> {
     let snapshot = table.snapshot()?.snapshot().clone();
     Ok(Arc::new(DeltaScanNext::new(snapshot, scan_config())?))
+}
+
+/// Registers `batches`, conformed to `schema`, as table `name` of `ctx`.
+fn register_rows(
+    ctx: &SessionContext,
+    name: &str,
+    schema: &SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> Result<(), StateError> {
+    let rows = conform(schema, batches)?;
+    ctx.register_table(
+        name,
+        Arc::new(MemTable::try_new(schema.clone(), vec![rows])?),
+    )?;
+    Ok(())
 }
 
 /// `batches` with `schema`: the same columns in the same order, cast where a type differs

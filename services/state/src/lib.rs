@@ -1,18 +1,20 @@
-//! The lake's state tables: the current state of each hotline ticket as a Delta table, kept up
-//! to date as events land instead of recomputed from every event by each query.
+//! The lake's state tables, kept up to date as events land instead of recomputed from every
+//! event by each query: each hotline ticket's current state, and the histories of facilities
+//! and renovation projects.
 //!
-//! A state table is a fold of its source event table: every fact it holds is the best event of
-//! the ticket by some order (its latest event, its intake, its last valid return visit …), a
-//! minimum or an OR, so `state(E1 ∪ E2) = fold(state(E1), E2)`. [`keeper::Keeper`] reads the
-//! source's commits after the version the state has applied, folds their rows into the state
-//! with one Delta MERGE and records the source version in that same commit (a `txn` action
-//! under [`StateTable::app_id`]), so a crash at any moment leaves a state that is exactly the
-//! fold of some prefix of the source's versions. Readers (kpi-query) read the source at that
-//! version beside the state: every answer is the definition over the events of one version.
+//! [`keeper::Keeper`] reads the source event table's commits after the version the state has
+//! applied, brings the rows of the keys they touch up to date ([`Upkeep`]: a fold of the prior
+//! rows with the new events where every fact is a best event by some order, a minimum or an OR,
+//! so `state(E1 ∪ E2) = fold(state(E1), E2)`; else a recompute of those keys from all their
+//! events), writes them with one Delta MERGE and records the source version in that same commit
+//! (a `txn` action under [`StateTable::app_id`]), so a crash at any moment leaves a state that
+//! is exactly the state of some prefix of the source's versions. Readers (kpi-query) read the
+//! source at that version beside the state: every answer is the definition over the events of
+//! one version.
 //!
-//! The SQL lives in `sql/state/`: the reference definition of the state from all events (what
+//! The SQL lives in `sql/state/`: the reference definition of each state from all events (what
 //! a rebuild means, what the tests compare with, and what kpi-query reads while a lake has no
-//! state yet) and the fold of a batch into the prior state.
+//! state yet) and the hotline fold of a batch into the prior state.
 
 pub mod keeper;
 pub mod log;
@@ -22,21 +24,38 @@ pub mod log;
 pub struct StateTable {
     /// Table name under the lake root.
     pub name: &'static str,
-    /// The event table it is folded from.
+    /// The event table it is kept from.
     pub source: &'static str,
-    /// The key: one row per value.
+    /// What the state follows (a ticket, a facility, a project): the rows of one value are
+    /// computed from that value's events only.
     pub key: &'static str,
-    /// The partition column (a `YYYY-MM` month the KPIs' periods prune by).
+    /// The columns that identify one row of the state within its partition.
+    pub row_key: &'static [&'static str],
+    /// The partition column.
     pub partition: &'static str,
     /// One `SELECT` over the source table giving the whole state (the reference definition).
     pub reference_sql: &'static str,
-    /// One `SELECT` over `prior` (state rows) and `tail` (new source rows) giving the new state
-    /// rows of every key in either.
-    pub fold_sql: &'static str,
-    /// One `SELECT` of the keys (one column, named as [`key`](Self::key)) whose new state the
-    /// fold cannot decide from `prior` and `tail` alone: the keeper recomputes them with the
-    /// reference definition over all their events.
-    pub undecided_sql: Option<&'static str>,
+    /// How a batch of new events changes the state.
+    pub upkeep: Upkeep,
+}
+
+/// How the keeper brings a state table's rows up to date with a batch of new events.
+#[derive(Debug)]
+pub enum Upkeep {
+    /// The new rows of the keys touched are a fold of their prior rows and the new events.
+    Fold {
+        /// One `SELECT` over `prior` (state rows) and `tail` (new source rows) giving the new
+        /// state rows of every key in either.
+        fold_sql: &'static str,
+        /// One `SELECT` of the keys (one column, named as [`StateTable::key`]) whose new state
+        /// the fold cannot decide from `prior` and `tail` alone: the keeper recomputes them
+        /// with the reference definition over all their events.
+        undecided_sql: Option<&'static str>,
+    },
+    /// The rows of every key touched are recomputed by the reference definition from all of
+    /// that key's events: for histories, where an event landing late changes the rows after it
+    /// (validity, carried values), and whose events are few.
+    Recompute,
 }
 
 impl StateTable {
@@ -52,20 +71,52 @@ pub const HOTLINE_TICKET_STATE: StateTable = StateTable {
     name: "hotline_ticket_state",
     source: "hotline_tickets",
     key: "ticket_id",
+    row_key: &["ticket_id"],
     partition: "received_month",
     reference_sql: include_str!("../../../sql/state/hotline_ticket_state.sql"),
-    fold_sql: include_str!("../../../sql/state/hotline_ticket_fold.sql"),
-    // A valid survey at the same time as the prior's, with another event_id, may be a resend
-    // of an earlier loser (ranked at its first landing, which the prior row does not keep).
-    undecided_sql: Some(
-        "SELECT DISTINCT t.ticket_id FROM tail t JOIN prior p ON p.ticket_id = t.ticket_id \
-         WHERE t.event_type = 'hotline.ticket_surveyed' AND t.is_valid_visit \
-         AND t.event_time = p.survey_event_time AND t.event_id <> p.survey_event_id",
-    ),
+    upkeep: Upkeep::Fold {
+        fold_sql: include_str!("../../../sql/state/hotline_ticket_fold.sql"),
+        // A valid survey at the same time as the prior's, with another event_id, may be a
+        // resend of an earlier loser (ranked at its first landing, which the prior row does
+        // not keep).
+        undecided_sql: Some(
+            "SELECT DISTINCT t.ticket_id FROM tail t JOIN prior p ON p.ticket_id = t.ticket_id \
+             WHERE t.event_type = 'hotline.ticket_surveyed' AND t.is_valid_visit \
+             AND t.event_time = p.survey_event_time AND t.event_id <> p.survey_event_id",
+        ),
+    },
+};
+
+/// The facility registry's history: each facility event once, with its validity and the
+/// values it carries forward (`sql/state/facility_state.sql`).
+pub const FACILITY_STATE: StateTable = StateTable {
+    name: "facility_state",
+    source: "facility_changes",
+    key: "facility_id",
+    row_key: &["kafka_partition", "kafka_offset"],
+    partition: "district",
+    reference_sql: include_str!("../../../sql/state/facility_state.sql"),
+    upkeep: Upkeep::Recompute,
+};
+
+/// Each renovation project's history: each progress event once, in the project's order, with
+/// its validity and carried values (`sql/state/renovation_project_state.sql`).
+pub const RENOVATION_PROJECT_STATE: StateTable = StateTable {
+    name: "renovation_project_state",
+    source: "renovation_progress",
+    key: "project_id",
+    row_key: &["kafka_partition", "kafka_offset"],
+    partition: "district",
+    reference_sql: include_str!("../../../sql/state/renovation_project_state.sql"),
+    upkeep: Upkeep::Recompute,
 };
 
 /// Every state table of the lake.
-pub const STATE_TABLES: [&StateTable; 1] = [&HOTLINE_TICKET_STATE];
+pub const STATE_TABLES: [&StateTable; 3] = [
+    &HOTLINE_TICKET_STATE,
+    &FACILITY_STATE,
+    &RENOVATION_PROJECT_STATE,
+];
 
 /// Errors of keeping a state table.
 #[derive(Debug, thiserror::Error)]
