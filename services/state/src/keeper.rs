@@ -315,13 +315,7 @@ impl Keeper {
         let key = self.state.key;
         let source = self.source_at(ctx, to as u64).await?;
         ctx.register_table("source_now", scan(&source)?)?;
-        let same_event = |a: &str, b: &str| {
-            EVENT_IDENTITY
-                .iter()
-                .map(|c| format!("{a}.{c} = {b}.{c}"))
-                .collect::<Vec<_>>()
-                .join(" AND ")
-        };
+        let same_event = |a: &str, b: &str| equal_on(&EVENT_IDENTITY, a, b);
         let identity = EVENT_IDENTITY.join(", ");
         let touched = ctx
             .sql(&format!(
@@ -401,13 +395,7 @@ impl Keeper {
             .copied()
             .chain([partition])
             .collect();
-        let same_row = |a: &str, b: &str| {
-            matched
-                .iter()
-                .map(|c| format!("{a}.{c} = {b}.{c}"))
-                .collect::<Vec<_>>()
-                .join(" AND ")
-        };
+        let same_row = |a: &str, b: &str| equal_on(&matched, a, b);
         let columns: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
         let listed = |alias: &str| {
             columns
@@ -642,6 +630,15 @@ fn scan_config() -> DeltaScanConfig {
 fn scan(table: &DeltaTable) -> Result<Arc<DeltaScanNext>, StateError> {
     let snapshot = table.snapshot()?.snapshot().clone();
     Ok(Arc::new(DeltaScanNext::new(snapshot, scan_config())?))
+}
+
+/// `a.c = b.c AND …` for each of `columns`.
+fn equal_on(columns: &[&str], a: &str, b: &str) -> String {
+    columns
+        .iter()
+        .map(|c| format!("{a}.{c} = {b}.{c}"))
+        .collect::<Vec<_>>()
+        .join(" AND ")
 }
 
 /// Registers `batches`, conformed to `schema`, as table `name` of `ctx`.
