@@ -71,14 +71,8 @@ FROM (
             e.*,
             status_date AS valid_from,
             -- BIGINT: DataFusion numbers rows as an unsigned type, which Delta cannot store.
-            CAST(ROW_NUMBER() OVER (
-                PARTITION BY project_id
-                ORDER BY status_date, event_time, kafka_partition, kafka_offset, event_id
-            ) AS BIGINT) AS event_seq,
-            LAG(to_status) OVER (
-                PARTITION BY project_id
-                ORDER BY status_date, event_time, kafka_partition, kafka_offset, event_id
-            ) AS previous_status,
+            CAST(ROW_NUMBER() OVER w AS BIGINT) AS event_seq,
+            LAG(to_status) OVER w AS previous_status,
             MIN(status_date) OVER (
                 PARTITION BY project_id
                 ORDER BY status_date, event_time, kafka_partition, kafka_offset, event_id
@@ -86,36 +80,17 @@ FROM (
             ) AS valid_to,
             -- n_x: how many values of x the project has sent up to this event; the rows of one
             -- (project_id, n_x) share the value sent at the first of them.
-            COUNT(investment_completed_cum_yuan) OVER (
-                PARTITION BY project_id
-                ORDER BY status_date, event_time, kafka_partition, kafka_offset, event_id
-                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-            ) AS n_investment,
-            COUNT(quantity_completed_cum) OVER (
-                PARTITION BY project_id
-                ORDER BY status_date, event_time, kafka_partition, kafka_offset, event_id
-                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-            ) AS n_quantity,
-            COUNT(quantity_unit) OVER (
-                PARTITION BY project_id
-                ORDER BY status_date, event_time, kafka_partition, kafka_offset, event_id
-                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-            ) AS n_unit,
-            COUNT(elevators_count) OVER (
-                PARTITION BY project_id
-                ORDER BY status_date, event_time, kafka_partition, kafka_offset, event_id
-                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-            ) AS n_elevators,
-            COUNT(households_benefited) OVER (
-                PARTITION BY project_id
-                ORDER BY status_date, event_time, kafka_partition, kafka_offset, event_id
-                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-            ) AS n_households,
-            COUNT(compound_id) OVER (
-                PARTITION BY project_id
-                ORDER BY status_date, event_time, kafka_partition, kafka_offset, event_id
-                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-            ) AS n_compound
+            COUNT(investment_completed_cum_yuan) OVER w AS n_investment,
+            COUNT(quantity_completed_cum) OVER w AS n_quantity,
+            COUNT(quantity_unit) OVER w AS n_unit,
+            COUNT(elevators_count) OVER w AS n_elevators,
+            COUNT(households_benefited) OVER w AS n_households,
+            COUNT(compound_id) OVER w AS n_compound
         FROM events e
+        WINDOW w AS (
+            PARTITION BY project_id
+            ORDER BY status_date, event_time, kafka_partition, kafka_offset, event_id
+            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+        )
     ) n
 ) c
