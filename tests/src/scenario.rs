@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::events::{EventFactory, Stream};
 use crate::kafka::{Position, produce};
-use crate::process::{ServiceProcess, wait_for};
+use crate::process::{ServiceProcess, binary, wait_for};
 use crate::python;
 
 /// Settings for tests: small commits so events are queryable quickly, short group timeouts
@@ -252,4 +252,20 @@ pub fn citysim(args: &[&str], truth: &Path) -> serde_json::Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&std::fs::read(truth).expect("truth file")).expect("truth JSON")
+}
+
+/// Brings the lake's state tables up to date (`lake-maintain state --once`), as the deployed
+/// state service would: the KPIs then read the kept state.
+pub fn keep_state(lake: &Path) {
+    let out = std::process::Command::new(binary("lake-maintain"))
+        .arg("--lake")
+        .arg(lake)
+        .args(["state", "--once"])
+        .output()
+        .expect("lake-maintain runs");
+    assert!(
+        out.status.success(),
+        "lake-maintain state: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

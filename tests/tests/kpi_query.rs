@@ -165,16 +165,7 @@ fn kpi_catalogue_equals_the_ground_truth_and_duckdb() {
     for s in &mut services {
         s.terminate(Duration::from_secs(30));
     }
-    // The state service folds what landed, as deployed: the hotline KPIs read the kept state.
-    let state = Command::new(binary("lake-maintain"))
-        .args(["--lake", lake.root().to_str().unwrap(), "state", "--once"])
-        .output()
-        .expect("lake-maintain runs");
-    assert!(
-        state.status.success(),
-        "lake-maintain state: {}",
-        String::from_utf8_lossy(&state.stderr)
-    );
+    civicpulse_tests::scenario::keep_state(&lake.root());
 
     let query = KpiQuery::start(&lake.root(), &[], &lake.logs());
     let catalogue = query.get("/kpis").json();

@@ -50,18 +50,7 @@ fn citysim(lake: &Path, from: &str, to: &str, seed: u64) {
         "citysim: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // The state service folds what landed, as deployed: the hotline KPIs read the kept state.
-    let state = Command::new(binary("lake-maintain"))
-        .arg("--lake")
-        .arg(lake)
-        .args(["state", "--once"])
-        .output()
-        .expect("lake-maintain runs");
-    assert!(
-        state.status.success(),
-        "lake-maintain state: {}",
-        String::from_utf8_lossy(&state.stderr)
-    );
+    civicpulse_tests::scenario::keep_state(lake);
 }
 
 fn targets() -> String {

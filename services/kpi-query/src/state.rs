@@ -2,10 +2,10 @@
 //!
 //! A state table (`hotline_ticket_state`, `facility_state`, `renovation_project_state`) is kept
 //! by `lake-maintain state`, which records in each of its commits the version of the event
-//! table it has brought it up to. A query reads the state
-//! at some version and the event table at exactly the version that state records
-//! ([`crate::QueryEngine::pin`]), so every answer is the catalogue's definition over the events
-//! of one event-table version, however far the state lags. A lake whose state has never been
+//! table it has brought it up to. A query reads the state at some version and the event table
+//! at exactly the version that state records ([`crate::QueryEngine::pin`]), so every answer is
+//! the catalogue's definition over the events of one event-table version, however far the
+//! state lags. A lake whose state has never been
 //! kept (or is being rebuilt from nothing) is answered from the state's reference definition
 //! over the events: right, only slower.
 
