@@ -16,9 +16,13 @@ pub mod scenario;
 
 use std::path::PathBuf;
 
-/// The workspace root.
+/// The workspace root: from the `CARGO_MANIFEST_DIR` cargo sets when it runs a test (and its
+/// children inherit), else the one this crate was compiled in. A build shared by two clones
+/// of the repository would otherwise read the other clone's files.
 pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
         .parent()
         .expect("tests/ sits in the workspace")
         .to_path_buf()

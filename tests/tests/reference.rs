@@ -206,8 +206,7 @@ fn reference_files_load_into_the_lake_and_both_engines() {
         std::fs::write(refdir.join(format!("{table}.parquet")), &r.body).unwrap();
     }
     let duck = |sql: &str, lake: &Path| -> Vec<Value> {
-        // This checkout's script (the test target's own manifest directory).
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/duckdb_kpis.py");
+        let script = civicpulse_tests::workspace_root().join("tests/python/duckdb_kpis.py");
         let out = Command::new(python::python())
             .arg(&script)
             .arg(lake)
