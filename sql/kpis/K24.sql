@@ -10,18 +10,15 @@ SELECT
     t.district,
     CAST(date_trunc({grain}, t.received_date) AS DATE) AS period,
     CAST(NULL AS VARCHAR) AS item,
-    CAST(SUM(CASE WHEN r.ticket_id IS NOT NULL THEN 1 ELSE 0 END) AS DOUBLE)
+    CAST(SUM(CASE WHEN t.community_related THEN 1 ELSE 0 END) AS DOUBLE)
         / CAST(COUNT(*) AS DOUBLE) AS value,
-    CAST(SUM(CASE WHEN r.ticket_id IS NOT NULL THEN 1 ELSE 0 END) AS DOUBLE) AS numerator,
+    CAST(SUM(CASE WHEN t.community_related THEN 1 ELSE 0 END) AS DOUBLE) AS numerator,
     CAST(COUNT(*) AS DOUBLE) AS denominator
-FROM hotline_ticket_received t
--- community-related: some event of the ticket carries a wc_category (as community_related of
--- hotline_ticket_intake, without that view's community lookup)
-LEFT JOIN (
-    SELECT DISTINCT ticket_id
-    FROM hotline_tickets
-    WHERE wc_category IS NOT NULL
-) r ON r.ticket_id = t.ticket_id
+-- hotline_ticket_intake: K23's tickets (hotline_ticket_received's rows) with community_related
+-- (some event of the ticket carries a wc_category), kept in the ticket's state
+FROM hotline_ticket_intake t
 WHERE t.received_date >= {from}
   AND t.received_date <= {to}
+  AND t.received_month >= substr(CAST({from} AS VARCHAR), 1, 7)
+  AND t.received_month <= substr(CAST({to} AS VARCHAR), 1, 7)
 GROUP BY t.district, CAST(date_trunc({grain}, t.received_date) AS DATE)

@@ -22,6 +22,8 @@ requested AS (
     FROM hotline_ticket_intake
     WHERE received_date >= {from}
       AND received_date <= {to}
+      AND received_month >= substr(CAST({from} AS VARCHAR), 1, 7)
+      AND received_month <= substr(CAST({to} AS VARCHAR), 1, 7)
       AND community_code IS NOT NULL
       AND request_type IN ('complaint', 'help', 'report')
 )

@@ -20,16 +20,17 @@ WITH closed AS (
     GROUP BY district, CAST(date_trunc({grain}, closed_on) AS DATE)
 ),
 reopened AS (
+    -- hotline_ticket_reopens: each landed reopen event once (its reference definition:
+    -- sql/state/hotline_ticket_reopens.sql over hotline_tickets)
     SELECT
         district,
         CAST(date_trunc({grain}, event_date) AS DATE) AS period,
         COUNT(DISTINCT event_id) AS reopens
-    FROM hotline_tickets
+    FROM hotline_ticket_reopens
     WHERE month >= substr(CAST({from} AS VARCHAR), 1, 7)
       AND month <= substr(CAST({to} AS VARCHAR), 1, 7)
       AND event_date >= {from}
       AND event_date <= {to}
-      AND event_type = 'hotline.ticket_reopened'
     GROUP BY district, CAST(date_trunc({grain}, event_date) AS DATE)
 ),
 counts AS (

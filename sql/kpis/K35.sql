@@ -17,4 +17,6 @@ SELECT
 FROM hotline_ticket_received
 WHERE received_date >= {from}
   AND received_date <= {to}
+  AND received_month >= substr(CAST({from} AS VARCHAR), 1, 7)
+  AND received_month <= substr(CAST({to} AS VARCHAR), 1, 7)
 GROUP BY district, CAST(date_trunc({grain}, received_date) AS DATE)

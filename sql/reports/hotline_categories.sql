@@ -13,5 +13,7 @@ SELECT
 FROM hotline_ticket_received
 WHERE received_date >= {from}
   AND received_date <= {to}
+  AND received_month >= substr(CAST({from} AS VARCHAR), 1, 7)
+  AND received_month <= substr(CAST({to} AS VARCHAR), 1, 7)
 GROUP BY 1, 2, 3
 ORDER BY 1, 2, 3

@@ -11,6 +11,8 @@ SELECT
 FROM hotline_ticket_intake
 WHERE received_date >= {from}
   AND received_date <= {to}
+  AND received_month >= substr(CAST({from} AS VARCHAR), 1, 7)
+  AND received_month <= substr(CAST({to} AS VARCHAR), 1, 7)
   AND community_code IS NOT NULL
 GROUP BY 1, 2
 ORDER BY 1, 4 DESC, 2

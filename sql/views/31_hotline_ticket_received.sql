@@ -5,6 +5,8 @@
 -- has no row (it is not counted as received).
 -- * received_date: the Asia/Shanghai date of the intake's received_time (its event_date when the
 --   feed sent no received_time): the period a ticket is received in (K23, K24, K34, K35).
+-- * received_month: 'YYYY-MM' of received_date, the state's partition: a query that also bounds
+--   it by its range's months reads only those months' files.
 -- * district and every other column: the intake event's values, as received (community_code is
 --   the intake's; hotline_ticket_intake adds the community a later event gives).
 -- Grain: one row per ticket. Key: ticket_id.
@@ -20,6 +22,7 @@ SELECT
     intake_month AS month,
     intake_received_time AS received_time,
     received_date,
+    received_month,
     intake_street_code AS street_code,
     intake_street_name AS street_name,
     intake_community_code AS community_code,
@@ -37,4 +40,6 @@ SELECT
     intake_kafka_partition AS kafka_partition,
     intake_kafka_offset AS kafka_offset
 FROM hotline_ticket_state
-WHERE intake_event_id IS NOT NULL
+-- received_date is set exactly when the ticket has an intake event (an event_date never is NULL);
+-- filtering on it reads one date column instead of the intake event ids
+WHERE received_date IS NOT NULL

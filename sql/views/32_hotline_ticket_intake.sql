@@ -21,6 +21,7 @@ SELECT
     intake_month AS month,
     intake_received_time AS received_time,
     received_date,
+    received_month,
     CASE WHEN intake_community_code IS NOT NULL THEN intake_street_code
          WHEN located_community_code IS NOT NULL THEN located_street_code
          ELSE intake_street_code END AS street_code,
@@ -46,4 +47,6 @@ SELECT
     intake_kafka_partition AS kafka_partition,
     intake_kafka_offset AS kafka_offset
 FROM hotline_ticket_state
-WHERE intake_event_id IS NOT NULL
+-- received_date is set exactly when the ticket has an intake event (an event_date never is NULL);
+-- filtering on it reads one date column instead of the intake event ids
+WHERE received_date IS NOT NULL

@@ -10,8 +10,8 @@ hive partition columns `district` and `month` as VARCHAR. The reference tables `
 load-reference` writes (communities, life_circles, community_assessments) are read from LAKE the
 same way; one not loaded yet is an empty table of its schema (REFERENCE_SCHEMAS, the contract of
 civicpulse_core::reference). Each state table (STATE_TABLES: hotline_ticket_state, the one
-row per ticket that views 30..34 project; facility_state and renovation_project_state, the
-histories views 10, 11, 20 and 21 project) is, with `--state auto` (the default), LAKE's Delta
+row per ticket that views 30..34 project; hotline_ticket_reopens, each reopen event once, for
+K30; facility_state and renovation_project_state, the histories views 10, 11, 20 and 21 project) is, with `--state auto` (the default), LAKE's Delta
 table of that name when there is one (its active Parquet files, the hive partition column as
 VARCHAR), else a view of its reference definition sql/state/NAME.sql over its event table;
 `--state reference` always takes the reference (what the tests compare the kept tables with),
@@ -47,6 +47,7 @@ REF_TABLES = ("calendar", "divisions", "kpi_weight_versions")
 # columns; the views project them.
 STATE_TABLES = {
     "hotline_ticket_state": "received_month",
+    "hotline_ticket_reopens": "month",
     "facility_state": "district",
     "renovation_project_state": "district",
 }

@@ -1,18 +1,19 @@
 //! The state service (`lake-maintain state`): killed with `kill -9` at random moments while
 //! events of the three streams land in many commits and a compaction rewrites them, it ends
-//! with every state table (`hotline_ticket_state`, `facility_state`, `renovation_project_state`)
-//! equal to its reference definition over the events (asked of kpi-query, which reads the
-//! events at the version each state applied); every KPI answered from the kept state equals the
-//! answer from the reference definitions (a second kpi-query over the same events without
-//! state tables); `--rebuild` gives the same state.
+//! with every state table (`hotline_ticket_state`, `hotline_ticket_reopens`, `facility_state`,
+//! `renovation_project_state`) equal to its reference definition over the events (asked of
+//! kpi-query, which reads the events at the version each state applied); every KPI answered
+//! from the kept state equals the answer from the reference definitions (a second kpi-query
+//! over the same events without state tables); with the follower state one step behind its
+//! leader, both are read at one source version; `--rebuild` gives the same state.
 //! The definitions suite (`definitions.rs`) checks the kept state against hand-written values
 //! on DataFusion and DuckDB, folding at random points of each fixture.
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use civicpulse_tests::process::{ServiceProcess, binary, run_with_deadline};
+use civicpulse_tests::process::{ServiceProcess, binary, run_with_deadline, wait_for};
 use civicpulse_tests::query::KpiQuery;
 use civicpulse_tests::{TEST_HASH_KEY, heavy, workspace_root};
 
@@ -38,8 +39,9 @@ fn lake_maintain(lake: &Path, args: &[&str]) -> String {
 }
 
 /// The state tables and their reference definitions.
-const STATE_TABLES: [&str; 3] = [
+const STATE_TABLES: [&str; 4] = [
     "hotline_ticket_state",
+    "hotline_ticket_reopens",
     "facility_state",
     "renovation_project_state",
 ];
@@ -134,48 +136,63 @@ fn killed_at_random_moments_the_state_ends_equal_to_its_definition() {
         "400",
     ];
     let env = [("CIVICPULSE_TELEMETRY__LOG_LEVEL", "info")];
-    let mut keeper = ServiceProcess::start_without_http("lake-maintain", &state_args, &env, &logs);
-    let mut kills = 0;
-    for i in 0..chunks {
-        let dir = work.path().join(format!("chunk-{i}"));
-        std::fs::create_dir_all(&dir).expect("chunk directory");
-        let mut cmd = Command::new(binary("civicpulse"));
-        cmd.args(["land", "--lake"])
-            .arg(&lake)
-            .env("CIVICPULSE_HASH_KEY", TEST_HASH_KEY);
-        for (file, events) in streams.iter().zip(&lines) {
-            let per_chunk = events.len().div_ceil(chunks);
-            let chunk = events.chunks(per_chunk).nth(i).unwrap_or_default();
-            if !chunk.is_empty() {
-                std::fs::write(dir.join(file), chunk.join("\n") + "\n").expect("chunk file");
-                cmd.arg(dir.join(file));
+    // The events land in a thread, commit after commit, while the keeper is killed: each
+    // instance once it has applied a step (so it is at work, not starting), at a random moment
+    // within the next 1.5 s.
+    let landing = {
+        let (lake, root, streams) = (lake.clone(), work.path().to_owned(), streams);
+        let mut pace = Lcg(seed ^ 0x5eed);
+        std::thread::spawn(move || {
+            for i in 0..chunks {
+                std::thread::sleep(Duration::from_millis(pace.below(1_000)));
+                let dir = root.join(format!("chunk-{i}"));
+                std::fs::create_dir_all(&dir).expect("chunk directory");
+                let mut cmd = Command::new(binary("civicpulse"));
+                cmd.args(["land", "--lake"])
+                    .arg(&lake)
+                    .env("CIVICPULSE_HASH_KEY", TEST_HASH_KEY);
+                for (file, events) in streams.iter().zip(&lines) {
+                    let per_chunk = events.len().div_ceil(chunks);
+                    let chunk = events.chunks(per_chunk).nth(i).unwrap_or_default();
+                    if !chunk.is_empty() {
+                        std::fs::write(dir.join(file), chunk.join("\n") + "\n")
+                            .expect("chunk file");
+                        cmd.arg(dir.join(file));
+                    }
+                }
+                let run = run_with_deadline(cmd, Duration::from_secs(120));
+                assert!(run.ok, "civicpulse land failed: {}", run.stderr);
+                if i == chunks / 2 {
+                    // Compaction rewrites the landed rows into new files: not applied twice.
+                    lake_maintain(&lake, &["--once"]);
+                }
             }
+        })
+    };
+    let mut kills = 0;
+    let mut applies = 0;
+    // Killed during the landing, and a few times more while it catches up on the last commits.
+    while !landing.is_finished() || kills < 12 {
+        let mut keeper =
+            ServiceProcess::start_without_http("lake-maintain", &state_args, &env, &logs);
+        let working = wait_for(Duration::from_secs(60), || {
+            keeper.log().contains("state applied").then_some(())
+        });
+        if working.is_some() {
+            std::thread::sleep(Duration::from_millis(rng.below(1_500)));
         }
-        let run = run_with_deadline(cmd, Duration::from_secs(120));
-        assert!(run.ok, "civicpulse land failed: {}", run.stderr);
-        if i == chunks / 2 {
-            // Compaction rewrites the landed rows into new files: not applied twice.
-            lake_maintain(&lake, &["--once"]);
-        }
-        if i % 2 == 1 {
-            std::thread::sleep(Duration::from_millis(rng.below(600)));
-            keeper.kill9();
-            kills += 1;
-            keeper = ServiceProcess::start_without_http("lake-maintain", &state_args, &env, &logs);
-        }
-    }
-    // A few more kills while it catches up on the last commits.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100 + rng.below(700)));
         keeper.kill9();
         kills += 1;
-        keeper = ServiceProcess::start_without_http("lake-maintain", &state_args, &env, &logs);
+        applies += keeper.log().matches("state applied").count();
     }
-    keeper.kill9();
+    landing.join().expect("landing thread");
     assert!(kills >= 10, "only {kills} kills");
+    assert!(
+        applies > kills,
+        "{applies} steps applied by {kills} killed instances"
+    );
     let out = lake_maintain(&lake, &["state", "--once"]);
-    println!("{kills} kills; {out}");
+    println!("{kills} kills after {applies} steps; {out}");
 
     let query = KpiQuery::start(&lake, &[], &logs);
     let tickets = count(
@@ -213,6 +230,43 @@ fn killed_at_random_moments_the_state_ends_equal_to_its_definition() {
         );
     }
 
+    // A follower state table one step behind its leader (the keeper killed between the
+    // leader's and the follower's commit of a step): kpi-query reads both at the follower's
+    // source version, the leader at its older version that applied it (not by its
+    // reference), and each equals its definition over the events of that version.
+    let version_in = |query: &KpiQuery, table: &str| {
+        query.get("/tables").json()["tables"]
+            .as_array()
+            .expect("tables")
+            .iter()
+            .find(|t| t["table"] == table)
+            .map(|t| t["version"].as_i64())
+            .expect("the table is listed")
+    };
+    let cut = version_in(&query, "hotline_tickets").expect("events read at the state's version");
+    let skewed = work.path().join("follower-behind");
+    copy_dir(&lake, &skewed);
+    drop_newest_commit(&skewed.join("hotline_ticket_reopens"));
+    let skewed_query = KpiQuery::start(&skewed, &[], &logs);
+    let skewed_cut = version_in(&skewed_query, "hotline_tickets").expect("a cut");
+    assert!(
+        skewed_cut < cut,
+        "the events are read at {skewed_cut}, not below {cut}"
+    );
+    let leader_latest = version_in(&query, "hotline_ticket_state").expect("kept");
+    let leader_read = version_in(&skewed_query, "hotline_ticket_state");
+    assert!(
+        leader_read.is_some_and(|v| v < leader_latest),
+        "hotline_ticket_state is read at {leader_read:?}, not at a version before {leader_latest}"
+    );
+    let differences = state_differences(&skewed_query);
+    assert!(
+        differences.is_empty(),
+        "the follower one step behind: {:?}",
+        &differences[..differences.len().min(5)]
+    );
+    drop(skewed_query);
+
     // A resend that takes an event from another facility (a lower Kafka position) recomputes
     // both facilities' histories.
     let takeover = work.path().join("takeover");
@@ -238,6 +292,23 @@ fn killed_at_random_moments_the_state_ends_equal_to_its_definition() {
         count(&query, "SELECT COUNT(*) AS n FROM hotline_ticket_state"),
         tickets
     );
+}
+
+/// Removes the newest commit of the Delta table at `table` (and the checkpoint hint), as if
+/// its writer had died before it.
+fn drop_newest_commit(table: &Path) {
+    let log = table.join("_delta_log");
+    let newest = std::fs::read_dir(&log)
+        .expect("log")
+        .filter_map(|e| {
+            let name = e.expect("entry").file_name().into_string().ok()?;
+            name.strip_suffix(".json")?.parse::<u64>().ok()
+        })
+        .max()
+        .expect("a commit");
+    std::fs::remove_file(log.join(format!("{newest:020}.json"))).expect("remove commit");
+    let _ = std::fs::remove_file(log.join(format!("{newest:020}.checkpoint.parquet")));
+    let _ = std::fs::remove_file(log.join("_last_checkpoint"));
 }
 
 fn copy_dir(from: &Path, to: &Path) {

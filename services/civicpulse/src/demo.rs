@@ -645,16 +645,20 @@ async fn prepare(
     let root = civicpulse_core::lake::LakeRoot::parse(&layout.lake.to_string_lossy())
         .map_err(|e| DemoError::Usage(e.to_string()))?;
     let maintain = civicpulse_core::settings::MaintainSettings::default();
-    for table in civicpulse_state::STATE_TABLES {
-        civicpulse_state::keeper::Keeper::new(
-            table,
-            &root,
-            Default::default(),
-            Default::default(),
-            maintain.state_max_rows,
-        )
-        .catch_up()
-        .await?;
+    let keepers: Vec<_> = civicpulse_state::STATE_TABLES
+        .iter()
+        .map(|table| {
+            civicpulse_state::keeper::Keeper::new(
+                table,
+                &root,
+                Default::default(),
+                Default::default(),
+                maintain.state_max_rows,
+            )
+        })
+        .collect();
+    for result in civicpulse_state::keeper::catch_up_all(&keepers).await {
+        result?;
     }
     state_bar.finish_with_message("done");
 

@@ -321,27 +321,73 @@ impl QueryEngine {
 
     /// The table versions a query with `options` reads now.
     ///
-    /// An event table with a kept state is read at the version the state has applied, not its
-    /// latest: the state and the events then agree (a state lags its events by the keeper's
-    /// interval and one apply).
+    /// An event table with kept state tables is read at the version they have applied, not its
+    /// latest, so the states and the events agree (a state lags its events by the keeper's
+    /// interval and one apply). Where one state table of a source has applied further than
+    /// another (the keeper commits a step to each in turn), the events are read at the lowest
+    /// applied version and the states ahead at their version that applied it; where one of
+    /// them has none (a follower catching up from far behind), at the highest, and the states
+    /// behind by their reference definition.
     pub async fn versions(&self, options: &LakeOptions) -> Result<Vec<TableVersion>, QueryError> {
         let mut out = Vec::new();
         for t in &self.tables {
             out.push(t.version(options).await.map_err(|e| self.error(e))?);
         }
         let resolved = LakeOptions::pinned(&out);
-        for table in STATE_TABLES {
-            if options.versions.contains_key(table.source) {
+        let mut sources: Vec<&str> = STATE_TABLES.iter().map(|t| t.source).collect();
+        sources.sort_unstable();
+        sources.dedup();
+        for source in sources {
+            if options.versions.contains_key(source) {
                 continue;
             }
-            let Some(state) = self.tables.iter().find(|t| t.name() == table.name) else {
+            let mut states = Vec::new();
+            for table in STATE_TABLES.iter().filter(|t| t.source == source) {
+                let Some(state) = self.tables.iter().find(|t| t.name() == table.name) else {
+                    continue;
+                };
+                let applied = state.applied(&resolved).await.map_err(|e| self.error(e))?;
+                states.push((state, applied));
+            }
+            let applied: Vec<i64> = states.iter().filter_map(|(_, applied)| *applied).collect();
+            let (Some(&lowest), Some(&highest)) = (applied.iter().min(), applied.iter().max())
+            else {
                 continue;
             };
-            let applied = state.applied(&resolved).await.map_err(|e| self.error(e))?;
-            if let (Some(version), Some(source)) =
-                (applied, out.iter_mut().find(|v| v.table == table.source))
-            {
-                source.version = Some(version);
+            let version_of =
+                |out: &[TableVersion], name: &str| out.iter().position(|v| v.table == name);
+            // The lowest applied version, where each state ahead of it has a version that
+            // applied it (a follower one step behind its leader) ...
+            let mut aligned = Vec::new();
+            for (state, applied) in &states {
+                if applied.is_some_and(|a| a > lowest) {
+                    let at = version_of(&out, state.name()).expect("every table has a version");
+                    let from = out[at].version.unwrap_or(-1);
+                    let version = state
+                        .version_applying(lowest, from)
+                        .await
+                        .map_err(|e| self.error(e))?;
+                    aligned.push((at, version));
+                }
+            }
+            let cut = if aligned.iter().all(|(_, version)| version.is_some()) {
+                for (at, version) in aligned {
+                    out[at].version = version;
+                }
+                lowest
+            } else {
+                // ... else the highest, the states behind it read by their reference (a
+                // follower catching up from far behind: new, or rebuilt).
+                for (state, applied) in &states {
+                    if applied.is_some_and(|a| a < highest) {
+                        let at = version_of(&out, state.name()).expect("listed");
+                        out[at].version = None;
+                    }
+                }
+                highest
+            };
+            if let Some(at) = version_of(&out, source) {
+                out[at].version = Some(cut);
             }
         }
         Ok(out)

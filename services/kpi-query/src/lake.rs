@@ -13,6 +13,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, FixedOffset, Utc};
 use civicpulse_core::lake::{is_missing_local_table, is_not_a_table};
+use civicpulse_state::log::{Txn, read_txn};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::Session;
 use datafusion::common::config::{ConfigEntry, ConfigExtension, ExtensionOptions};
@@ -26,6 +27,10 @@ use deltalake::delta_datafusion::{DeltaScanConfig, DeltaScanNext};
 use serde::Serialize;
 use tokio::sync::Mutex;
 use url::Url;
+
+/// How many commits back [`LakeTableProvider::version_applying`] looks: a state table is at
+/// most one step ahead of another of its source while the keeper applies a step to each.
+pub const LOOK_BACK: i64 = 16;
 
 /// The tables the ingest services land, by name under the lake root.
 pub const TABLES: [&str; 3] = ["hotline_tickets", "facility_changes", "renovation_progress"];
@@ -356,6 +361,34 @@ impl LakeTableProvider {
     /// these options reads.
     pub async fn applied(&self, options: &LakeOptions) -> Result<Option<i64>> {
         Ok(self.resolve(options, None).await?.and_then(|r| r.applied))
+    }
+
+    /// The newest version, not newer than `from`, whose `txn` under the provider's app id
+    /// records `applied`, looking back at most [`LOOK_BACK`] commits; `None` if there is none
+    /// (it applied other steps, or the log no longer holds them).
+    pub async fn version_applying(&self, applied: i64, from: i64) -> Result<Option<i64>> {
+        let Some(app_id) = &self.app_id else {
+            return Ok(None);
+        };
+        let Some(table) = self.open().await? else {
+            return Ok(None);
+        };
+        let log_store = table.log_store();
+        // The newest version not yet known to record a later source version.
+        let mut candidate = from;
+        for version in (from.saturating_sub(LOOK_BACK).max(0)..=from).rev() {
+            match read_txn(log_store.as_ref(), version as u64, app_id)
+                .await
+                .map_err(|e| DataFusionError::External(Box::new(e)))?
+            {
+                Txn::Applied(v) if v > applied => candidate = version - 1,
+                Txn::Applied(v) if v == applied => return Ok(Some(candidate)),
+                Txn::Applied(_) | Txn::Gone => return Ok(None),
+                // No txn (compaction): it holds what the commit before it applied.
+                Txn::None => {}
+            }
+        }
+        Ok(None)
     }
 }
 

@@ -314,19 +314,17 @@ async fn keep_state(settings: &Settings, args: StateArgs) -> Result<(), Maintain
         .iter()
         .map(|table| Keeper::new(table, &root, storage.clone(), files.clone(), max_rows))
         .collect();
-    for keeper in &keepers {
-        if args.rebuild {
+    if args.rebuild {
+        for keeper in &keepers {
             keeper.reset().await?;
             tracing::info!(state = keeper.table().name, "state emptied for a rebuild");
         }
-        if args.once {
-            for a in keeper.catch_up().await? {
-                tracing::info!(
-                    state = keeper.table().name,
-                    from = ?a.from, to = a.to, rows = a.rows, keys = a.keys,
-                    "state applied"
-                );
-            }
+    }
+    if args.once {
+        for result in civicpulse_state::keeper::catch_up_all(&keepers).await {
+            result?;
+        }
+        for keeper in &keepers {
             let applied = keeper.applied().await?;
             println!(
                 "{}: {} applied up to version {}",
@@ -335,8 +333,6 @@ async fn keep_state(settings: &Settings, args: StateArgs) -> Result<(), Maintain
                 applied.map_or("none".to_string(), |v| v.to_string())
             );
         }
-    }
-    if args.once {
         return Ok(());
     }
     let interval = Duration::from_millis(

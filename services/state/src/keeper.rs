@@ -58,6 +58,17 @@ pub struct Applied {
     pub keys: usize,
 }
 
+impl Applied {
+    /// Logs this apply of `keeper`'s table.
+    fn log(&self, keeper: &Keeper) {
+        tracing::info!(
+            state = keeper.state.name,
+            from = ?self.from, to = self.to, rows = self.rows, keys = self.keys,
+            "state applied"
+        );
+    }
+}
+
 /// Keeps one state table of one lake.
 pub struct Keeper {
     state: &'static StateTable,
@@ -132,10 +143,11 @@ impl Keeper {
         }
     }
 
-    /// Applies everything the source has committed, in steps of about `max_rows` rows.
-    pub async fn catch_up(&self) -> Result<Vec<Applied>, StateError> {
+    /// Applies what the source has committed, up to version `until` when given, in steps of
+    /// about `max_rows` rows.
+    pub async fn catch_up(&self, until: Option<i64>) -> Result<Vec<Applied>, StateError> {
         let mut done = Vec::new();
-        while let Some(applied) = self.apply_once().await? {
+        while let Some(applied) = self.apply_once(until).await? {
             done.push(applied);
         }
         Ok(done)
@@ -165,19 +177,21 @@ impl Keeper {
         Ok(())
     }
 
-    /// Folds the next source commits into the state; `None` when it is up to date.
-    pub async fn apply_once(&self) -> Result<Option<Applied>, StateError> {
+    /// Folds the next source commits, up to version `until` when given, into the state;
+    /// `None` when it is up to date.
+    pub async fn apply_once(&self, until: Option<i64>) -> Result<Option<Applied>, StateError> {
         let Some(source) = self.load(&self.source_url).await? else {
             return Ok(None);
         };
         let latest = source.version().map_or(-1, |v| v as i64);
+        let latest = until.map_or(latest, |until| until.min(latest));
         let state = self.load(&self.state_url).await?;
         let from = match &state {
             Some(table) => applied_version(table, self.state).await?,
             None => None,
         };
         let applied = from.unwrap_or(-1);
-        if applied > latest {
+        if applied > latest && until.is_none() {
             return Err(StateError::AheadOfSource {
                 state: self.state.name.into(),
                 source_table: self.state.source.into(),
@@ -185,7 +199,7 @@ impl Keeper {
                 latest,
             });
         }
-        if applied == latest {
+        if applied >= latest {
             return Ok(None);
         }
         let commits = self.pending(&source, applied, latest).await?;
@@ -203,14 +217,7 @@ impl Keeper {
         };
         if rows == 0 {
             // Only compaction or metadata: record the version, so readers move with it.
-            let operation = DeltaOperation::StreamingUpdate {
-                output_mode: OutputMode::Append,
-                query_id: self.state.app_id(),
-                epoch_id: to,
-            };
-            CommitBuilder::from(txn)
-                .build(Some(state.snapshot()?), state.log_store(), operation)
-                .await?;
+            self.record(&state, txn, to).await?;
             return Ok(Some(Applied {
                 from,
                 to,
@@ -239,7 +246,13 @@ impl Keeper {
             FOLDED,
             Arc::new(MemTable::try_new(schema.clone(), vec![folded])?),
         )?;
-        self.merge(&ctx, state, &schema, txn).await?;
+        let before = state.version();
+        let merged = self.merge(&ctx, state, &schema, txn.clone()).await?;
+        if merged.version() == before {
+            // A MERGE that changes no row commits nothing (a batch without reopen events for
+            // hotline_ticket_reopens): the version is recorded alone.
+            self.record(&merged, txn, to).await?;
+        }
         Ok(Some(Applied {
             from,
             to,
@@ -375,18 +388,36 @@ impl Keeper {
         Ok(folded)
     }
 
+    /// Commits `txn` (source version `to` applied) without changing a row.
+    async fn record(
+        &self,
+        state: &DeltaTable,
+        txn: CommitProperties,
+        to: i64,
+    ) -> Result<(), StateError> {
+        let operation = DeltaOperation::StreamingUpdate {
+            output_mode: OutputMode::Append,
+            query_id: self.state.app_id(),
+            epoch_id: to,
+        };
+        CommitBuilder::from(txn)
+            .build(Some(state.snapshot()?), state.log_store(), operation)
+            .await?;
+        Ok(())
+    }
+
     /// MERGEs `folded` into the state in one commit carrying `txn`, matching rows by the row
     /// key and partition. Rows of `prior_all` that `folded` does not hold under the same row
     /// key and partition are deleted: a ticket whose partition value changed (its intake landed
     /// after later events) leaves its old partition; a history loses the row of an event a
-    /// resend at a lower position took over.
+    /// resend at a lower position took over. Returns the table after it.
     async fn merge(
         &self,
         ctx: &SessionContext,
         state: DeltaTable,
         schema: &SchemaRef,
         txn: CommitProperties,
-    ) -> Result<(), StateError> {
+    ) -> Result<DeltaTable, StateError> {
         let partition = self.state.partition;
         let matched: Vec<&str> = self
             .state
@@ -415,7 +446,7 @@ impl Keeper {
                 on = same_row("f", "p"),
             ))
             .await?;
-        state
+        let (merged, _) = state
             .merge(source, same_row("target", "source"))
             .with_source_alias("source")
             .with_target_alias("target")
@@ -434,7 +465,7 @@ impl Keeper {
                 )
             })?
             .await?;
-        Ok(())
+        Ok(merged)
     }
 
     /// Keys the fold cannot decide (`undecided` over `prior` and `tail`) are folded from all
@@ -564,8 +595,60 @@ async fn state_schema(state: &StateTable, source: &DeltaTable) -> Result<SchemaR
     Ok(Arc::new(Schema::new(fields)))
 }
 
-/// Follows the event tables: every `interval`, each keeper applies what its source committed,
-/// until `stop` resolves. A failed round is logged and tried again next round.
+/// Brings every keeper up to date, logging each apply; each keeper's first error is returned
+/// in its place.
+///
+/// The first state table of a source leads: it applies one step, then the others of that
+/// source apply up to the version it reached, and so on. Once caught up, a follower is never
+/// more than the leader's last step behind it, at a version the leader applied too, so a
+/// reader of both finds the leader's version that applied the follower's (kpi-query reads
+/// them at one source version). A follower far behind (new, or rebuilt alone) catches up in
+/// its own steps.
+pub async fn catch_up_all(keepers: &[Keeper]) -> Vec<Result<(), StateError>> {
+    let mut out: Vec<Result<(), StateError>> = keepers.iter().map(|_| Ok(())).collect();
+    let mut led: Vec<&str> = Vec::new();
+    for (lead, leader) in keepers.iter().enumerate() {
+        let source = leader.state.source;
+        if led.contains(&source) {
+            continue;
+        }
+        led.push(source);
+        let followers: Vec<usize> = (lead + 1..keepers.len())
+            .filter(|&i| keepers[i].state.source == source)
+            .collect();
+        loop {
+            let reached = match leader.applied().await {
+                Ok(reached) => reached,
+                Err(e) => {
+                    out[lead] = Err(e);
+                    break;
+                }
+            };
+            for &i in &followers {
+                if out[i].is_ok() {
+                    // Nothing applied by the leader: nothing for the followers either.
+                    let until = Some(reached.unwrap_or(-1));
+                    out[i] = keepers[i].catch_up(until).await.map(|done| {
+                        done.iter().for_each(|a| a.log(&keepers[i]));
+                    });
+                }
+            }
+            match leader.apply_once(None).await {
+                Ok(Some(applied)) => applied.log(leader),
+                Ok(None) => break,
+                Err(e) => {
+                    out[lead] = Err(e);
+                    break;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Follows the event tables: every `interval`, the keepers apply what their sources committed
+/// ([`catch_up_all`]), until `stop` resolves. A failed round is logged and tried again next
+/// round.
 pub async fn follow(
     keepers: &[Keeper],
     interval: Duration,
@@ -573,20 +656,9 @@ pub async fn follow(
 ) {
     tokio::pin!(stop);
     loop {
-        for keeper in keepers {
-            match keeper.catch_up().await {
-                Ok(done) => {
-                    for a in done {
-                        tracing::info!(
-                            state = keeper.state.name,
-                            from = ?a.from, to = a.to, rows = a.rows, keys = a.keys,
-                            "state applied"
-                        );
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(state = keeper.state.name, error = %e, "state apply failed; retrying")
-                }
+        for (keeper, result) in keepers.iter().zip(catch_up_all(keepers).await) {
+            if let Err(e) = result {
+                tracing::error!(state = keeper.state.name, error = %e, "state apply failed; retrying")
             }
         }
         tokio::select! {

@@ -87,6 +87,21 @@ pub const HOTLINE_TICKET_STATE: StateTable = StateTable {
     },
 };
 
+/// Each reopen of a hotline ticket once (`sql/state/hotline_ticket_reopens.sql`): K30's 重办件次
+/// are a flow of events, which one row per ticket cannot hold.
+pub const HOTLINE_TICKET_REOPENS: StateTable = StateTable {
+    name: "hotline_ticket_reopens",
+    source: "hotline_tickets",
+    key: "event_id",
+    row_key: &["event_id", "ticket_id", "district", "event_date"],
+    partition: "month",
+    reference_sql: include_str!("../../../sql/state/hotline_ticket_reopens.sql"),
+    upkeep: Upkeep::Fold {
+        fold_sql: include_str!("../../../sql/state/hotline_ticket_reopens_fold.sql"),
+        undecided_sql: None,
+    },
+};
+
 /// The facility registry's history: each facility event once, with its validity and the
 /// values it carries forward (`sql/state/facility_state.sql`).
 pub const FACILITY_STATE: StateTable = StateTable {
@@ -111,9 +126,11 @@ pub const RENOVATION_PROJECT_STATE: StateTable = StateTable {
     upkeep: Upkeep::Recompute,
 };
 
-/// Every state table of the lake.
-pub const STATE_TABLES: [&StateTable; 3] = [
+/// Every state table of the lake. The state tables of one source are kept at the same source
+/// versions, the first one leading ([`keeper::catch_up_all`]).
+pub const STATE_TABLES: [&StateTable; 4] = [
     &HOTLINE_TICKET_STATE,
+    &HOTLINE_TICKET_REOPENS,
     &FACILITY_STATE,
     &RENOVATION_PROJECT_STATE,
 ];

@@ -98,3 +98,33 @@ fn file_rows(add: &Add) -> u64 {
         .and_then(|v| v.get("numRecords").and_then(|n| n.as_u64()))
         .unwrap_or(0)
 }
+
+/// What commit `version` of a state table records under `app_id` (its `txn` action).
+pub async fn read_txn(
+    log_store: &dyn LogStore,
+    version: u64,
+    app_id: &str,
+) -> Result<Txn, StateError> {
+    let Some(bytes) = log_store.read_commit_entry(version).await? else {
+        return Ok(Txn::Gone);
+    };
+    for action in get_actions(version, &bytes)? {
+        if let Action::Txn(txn) = action
+            && txn.app_id == app_id
+        {
+            return Ok(Txn::Applied(txn.version));
+        }
+    }
+    Ok(Txn::None)
+}
+
+/// What one commit of a state table says of the source version it applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Txn {
+    /// It applied the source up to this version.
+    Applied(i64),
+    /// It changed nothing it applied (compaction, checkpoint, vacuum).
+    None,
+    /// It is no longer in the log.
+    Gone,
+}
