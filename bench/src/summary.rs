@@ -254,6 +254,60 @@ pub fn markdown(r: &Value) -> String {
         false,
     ));
 
+    out.push_str(&format!(
+        "\n## Aims (issue 16, lake at scale {})\n\n| aim | target | measured | |\n|---|---|---:|---|\n",
+        fmt(&q["scale"], 2)
+    ));
+    out.push_str(&aim(
+        "slowest KPI, kpi-query p50",
+        "≤ 0.300 s",
+        &q["kpi_query_max_p50_s"],
+        3,
+        " s",
+        0.3,
+        false,
+    ));
+    out.push_str(&aim(
+        "KPI suite, kpi-query / DuckDB recomputing from events",
+        "≤ 0.50",
+        &q["suite_ratio_recompute"],
+        3,
+        "",
+        0.5,
+        false,
+    ));
+    out.push_str(&aim(
+        "KPI suite, kpi-query / DuckDB over the state tables",
+        "≤ 1.00",
+        &q["suite_ratio"],
+        2,
+        "",
+        1.0,
+        false,
+    ));
+    out.push_str(&aim(
+        "weekly report",
+        "≤ 5 s",
+        &r["report"]["median_s"],
+        2,
+        " s",
+        5.0,
+        false,
+    ));
+    let state = &q["state"];
+    if state.is_object() {
+        out.push_str(&format!(
+            "\nState tables kept from the lake's {} hotline events by `lake-maintain state --once` \
+             (a rebuild from nothing, 500,000 events per apply): {} s, {} events/s, peak RSS {} MiB. \
+             kpi-query's peak RSS over the suite: {} MiB.\n",
+            fmt(&state["hotline_events"], 0),
+            fmt(&state["seconds"], 0),
+            fmt(&state["events_per_s"], 0),
+            fmt(&state["peak_rss_mib"], 0),
+            fmt(&q["kpi_query_peak_rss_mib"], 0),
+        ));
+    }
+
     let section = |title: &str, part: &Value, render: fn(&Value) -> String, how: &str| {
         if part.is_object() {
             format!("\n## {title}\n\n{}", render(part))
