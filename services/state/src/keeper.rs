@@ -616,14 +616,14 @@ pub async fn catch_up_all(keepers: &[Keeper]) -> Vec<Result<(), StateError>> {
         let followers: Vec<usize> = (lead + 1..keepers.len())
             .filter(|&i| keepers[i].state.source == source)
             .collect();
+        let mut reached = match leader.applied().await {
+            Ok(reached) => reached,
+            Err(e) => {
+                out[lead] = Err(e);
+                continue;
+            }
+        };
         loop {
-            let reached = match leader.applied().await {
-                Ok(reached) => reached,
-                Err(e) => {
-                    out[lead] = Err(e);
-                    break;
-                }
-            };
             for &i in &followers {
                 if out[i].is_ok() {
                     // Nothing applied by the leader: nothing for the followers either.
@@ -634,7 +634,10 @@ pub async fn catch_up_all(keepers: &[Keeper]) -> Vec<Result<(), StateError>> {
                 }
             }
             match leader.apply_once(None).await {
-                Ok(Some(applied)) => applied.log(leader),
+                Ok(Some(applied)) => {
+                    applied.log(leader);
+                    reached = Some(applied.to);
+                }
                 Ok(None) => break,
                 Err(e) => {
                     out[lead] = Err(e);
