@@ -85,7 +85,8 @@ fn shared_lake() -> &'static SharedLake {
     scenario::shared(&CELL, land)
 }
 
-/// Lands the three streams through a tansu broker and the ingest services, then stops both.
+/// Lands the three streams through a tansu broker and the ingest services, then stops both and
+/// keeps the state tables.
 fn land() -> SharedLake {
     let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("kpi_query_safety");
     let dir = scenario::run_dir(&base);
@@ -121,6 +122,8 @@ fn land() -> SharedLake {
         assert!(status.success(), "{} exit: {status}", stream.service());
     }
     drop(broker);
+    // As deployed: the state tables kept, so the hotline views read them.
+    civicpulse_tests::scenario::keep_state(&lake.root());
     // The second reader; pyarrow has been seen to abort at exit now and then, so it gets three
     // tries.
     let table = lake.table(Stream::Facility);
