@@ -41,6 +41,18 @@ pub fn merge_results(path: &Path, key: &str, value: serde_json::Value) {
     std::fs::write(path, serde_json::to_string_pretty(&all).expect("JSON")).expect("write results");
 }
 
+/// [`merge_results`] of a measurement, with the profile of the build that measured it (the
+/// summary may be written later by another build).
+pub fn save_measurement(path: &Path, key: &str, value: serde_json::Value) {
+    merge_results(path, key, value);
+    let profile = if cfg!(debug_assertions) {
+        "debug profile (a smoke run: figures not representative)"
+    } else {
+        "release profile"
+    };
+    merge_results(path, "profile", serde_json::json!(profile));
+}
+
 /// The JSON results file, or an empty object when there is none yet.
 pub fn read_results(path: &Path) -> serde_json::Value {
     std::fs::read(path)

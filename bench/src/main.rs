@@ -62,7 +62,7 @@ fn main() {
     let cli = Cli::parse();
     let save = |key: &str, value: serde_json::Value| {
         if let Some(path) = &cli.json {
-            common::merge_results(path, key, value);
+            common::save_measurement(path, key, value);
         }
     };
     match &cli.command {
@@ -112,7 +112,7 @@ fn smoke(dir: &std::path::Path) {
         bad_ratio: 0.01,
         growth_events: vec![5_000],
     });
-    common::merge_results(&json, "ingest", ingest);
+    common::save_measurement(&json, "ingest", ingest);
     let freshness = freshness::run(&freshness::FreshnessArgs {
         rate: 500.0,
         seconds: 5,
@@ -120,7 +120,7 @@ fn smoke(dir: &std::path::Path) {
         poll_ms: 250,
         partitions: 3,
     });
-    common::merge_results(&json, "freshness", freshness);
+    common::save_measurement(&json, "freshness", freshness);
     // The smallest city citysim builds, for a quarter; growth to one month of it.
     let query = query::run(&query::QueryArgs {
         scale: 0.002,
@@ -133,7 +133,7 @@ fn smoke(dir: &std::path::Path) {
             months: 1,
         }],
     });
-    common::merge_results(&json, "query", query);
+    common::save_measurement(&json, "query", query);
     let report = report::run(&report::ReportArgs {
         scale: 0.002,
         months: 1,
@@ -141,6 +141,6 @@ fn smoke(dir: &std::path::Path) {
         runs: 1,
         cache,
     });
-    common::merge_results(&json, "report", report);
+    common::save_measurement(&json, "report", report);
     summary::run(&json, &dir.join("RESULTS.md"));
 }

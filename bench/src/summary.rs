@@ -354,12 +354,6 @@ pub fn run(json_path: &Path, markdown_path: &Path) {
     merge_results(json_path, "machine", machine());
     merge_results(json_path, "versions", versions());
     merge_results(json_path, "date", json!(chrono::Utc::now().to_rfc3339()));
-    let profile = if cfg!(debug_assertions) {
-        "debug profile (a smoke run: figures not representative)"
-    } else {
-        "release profile"
-    };
-    merge_results(json_path, "profile", json!(profile));
     let text = markdown(&read_results(json_path));
     std::fs::write(markdown_path, &text).expect("write the Markdown results");
     println!("{text}");

@@ -51,20 +51,32 @@ items AS (
     UNION ALL
     SELECT 'share_communities_ge_30' AS item
 ),
+-- summed per district and period first, then one row per item: crossing the communities with
+-- the items before the sums aggregated twice the rows
 sums AS (
     SELECT
-        pc.district,
-        pc.period,
+        district,
+        period,
+        SUM(area) AS area,
+        SUM(households) AS households,
+        SUM(CASE WHEN area * 100 >= 30 * households THEN 1 ELSE 0 END) AS ge_30,
+        COUNT(*) AS communities
+    FROM per_community
+    GROUP BY district, period
+),
+parts AS (
+    SELECT
+        s.district,
+        s.period,
         i.item,
-        CASE WHEN i.item = 'm2_per_100_households' THEN SUM(pc.area)
-             ELSE CAST(SUM(CASE WHEN pc.area * 100 >= 30 * pc.households THEN 1 ELSE 0 END) AS DOUBLE)
+        CASE WHEN i.item = 'm2_per_100_households' THEN s.area
+             ELSE CAST(s.ge_30 AS DOUBLE)
         END AS numerator,
-        CASE WHEN i.item = 'm2_per_100_households' THEN SUM(pc.households) / 100
-             ELSE CAST(COUNT(*) AS DOUBLE)
+        CASE WHEN i.item = 'm2_per_100_households' THEN s.households / 100
+             ELSE CAST(s.communities AS DOUBLE)
         END AS denominator
-    FROM per_community pc
+    FROM sums s
     CROSS JOIN items i
-    GROUP BY pc.district, pc.period, i.item
 )
 SELECT
     district,
@@ -73,4 +85,4 @@ SELECT
     numerator / denominator AS value,
     numerator,
     denominator
-FROM sums
+FROM parts

@@ -27,28 +27,29 @@ credit AS (
      AND (w.valid_to IS NULL OR w.valid_to > p.stock_date)
 ),
 visits AS (
+    -- counted per district and period first: the join with credit then meets ~1k rows
     SELECT
         district,
         CAST(date_trunc({grain}, event_date) AS DATE) AS period,
-        satisfaction
+        SUM(CASE WHEN satisfaction = 'satisfied' THEN 1 ELSE 0 END) AS satisfied,
+        SUM(CASE WHEN satisfaction = 'basic' THEN 1 ELSE 0 END) AS basic,
+        COUNT(*) AS tickets
     FROM hotline_ticket_survey
     WHERE event_date >= {from}
       AND event_date <= {to}
+    GROUP BY district, CAST(date_trunc({grain}, event_date) AS DATE)
 )
--- Aggregated after the join with credit (MAX(c.k): one k per period). A join on top of the
+-- Aggregated again after the join with credit (MAX(c.k): one k per period). A join on top of the
 -- KPI, under kpi-query's ORDER BY district, period, item, fails DataFusion 55's plan sanity
 -- check, and so does a GROUP BY of c.k.
 SELECT
     v.district,
     v.period,
     CAST(NULL AS VARCHAR) AS item,
-    (CAST(SUM(CASE WHEN v.satisfaction = 'satisfied' THEN 1 ELSE 0 END) AS DOUBLE)
-        + MAX(c.k) * CAST(SUM(CASE WHEN v.satisfaction = 'basic' THEN 1 ELSE 0 END) AS DOUBLE))
-        / CAST(COUNT(*) AS DOUBLE) AS value,
-    CAST(SUM(CASE WHEN v.satisfaction = 'satisfied' THEN 1 ELSE 0 END) AS DOUBLE)
-        + MAX(c.k) * CAST(SUM(CASE WHEN v.satisfaction = 'basic' THEN 1 ELSE 0 END) AS DOUBLE)
-        AS numerator,
-    CAST(COUNT(*) AS DOUBLE) AS denominator
+    (CAST(SUM(v.satisfied) AS DOUBLE) + MAX(c.k) * CAST(SUM(v.basic) AS DOUBLE))
+        / CAST(SUM(v.tickets) AS DOUBLE) AS value,
+    CAST(SUM(v.satisfied) AS DOUBLE) + MAX(c.k) * CAST(SUM(v.basic) AS DOUBLE) AS numerator,
+    CAST(SUM(v.tickets) AS DOUBLE) AS denominator
 FROM visits v
 JOIN credit c ON c.period = v.period
 GROUP BY v.district, v.period

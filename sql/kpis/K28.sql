@@ -32,19 +32,22 @@ weights AS (
      AND (w.valid_to IS NULL OR w.valid_to > p.stock_date)
 ),
 visits AS (
+    -- counted per district and period first: the join with weights then meets ~1k rows
     SELECT
         district,
         CAST(date_trunc({grain}, event_date) AS DATE) AS period,
-        CASE WHEN contacted THEN 1 ELSE 0 END AS contacted,
-        CASE WHEN resolved THEN 1 ELSE 0 END AS resolved,
-        CASE WHEN satisfaction = 'satisfied' THEN 1 ELSE 0 END AS satisfied,
-        CASE WHEN satisfaction = 'basic' THEN 1 ELSE 0 END AS basic
+        SUM(CASE WHEN contacted THEN 1 ELSE 0 END) AS contacted,
+        SUM(CASE WHEN resolved THEN 1 ELSE 0 END) AS resolved,
+        SUM(CASE WHEN satisfaction = 'satisfied' THEN 1 ELSE 0 END) AS satisfied,
+        SUM(CASE WHEN satisfaction = 'basic' THEN 1 ELSE 0 END) AS basic,
+        COUNT(*) AS tickets
     FROM hotline_ticket_survey
     WHERE event_date >= {from}
       AND event_date <= {to}
+    GROUP BY district, CAST(date_trunc({grain}, event_date) AS DATE)
 )
--- Aggregated after the join with weights (MAX(w.…): one version per period). A join on top of
--- the KPI, under kpi-query's ORDER BY district, period, item, fails DataFusion 55's plan
+-- Aggregated again after the join with weights (MAX(w.…): one version per period). A join on
+-- top of the KPI, under kpi-query's ORDER BY district, period, item, fails DataFusion 55's plan
 -- sanity check, and so does a GROUP BY of the weights.
 SELECT
     v.district,
@@ -55,14 +58,14 @@ SELECT
         + MAX(w.w_resolution) * CAST(SUM(v.resolved) AS DOUBLE)
         + MAX(w.w_satisfaction)
           * (CAST(SUM(v.satisfied) AS DOUBLE) + MAX(w.k) * CAST(SUM(v.basic) AS DOUBLE))
-    ) / CAST(COUNT(*) AS DOUBLE) AS value,
+    ) / CAST(SUM(v.tickets) AS DOUBLE) AS value,
     CAST(100 AS DOUBLE) * (
         MAX(w.w_response) * CAST(SUM(v.contacted) AS DOUBLE)
         + MAX(w.w_resolution) * CAST(SUM(v.resolved) AS DOUBLE)
         + MAX(w.w_satisfaction)
           * (CAST(SUM(v.satisfied) AS DOUBLE) + MAX(w.k) * CAST(SUM(v.basic) AS DOUBLE))
     ) AS numerator,
-    CAST(COUNT(*) AS DOUBLE) AS denominator
+    CAST(SUM(v.tickets) AS DOUBLE) AS denominator
 FROM visits v
 JOIN weights w ON w.period = v.period
 GROUP BY v.district, v.period

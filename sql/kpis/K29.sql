@@ -16,9 +16,10 @@ WITH months AS (
 ),
 requested AS (
     -- community-months with at least one request that breaks a zero
+    -- received_month is 'YYYY-MM' of received_date: the month without a date_trunc per ticket
     SELECT DISTINCT
         community_code,
-        CAST(date_trunc('month', received_date) AS DATE) AS month_start
+        received_month
     FROM hotline_ticket_intake
     WHERE received_date >= {from}
       AND received_date <= {to}
@@ -40,5 +41,5 @@ JOIN dim_community c
  AND (c.valid_to IS NULL OR c.valid_to > m.month_end)
 LEFT JOIN requested r
   ON r.community_code = c.community_code
- AND r.month_start = m.month_start
+ AND r.received_month = substr(CAST(m.month_start AS VARCHAR), 1, 7)
 GROUP BY c.district_code, CAST(date_trunc({grain}, m.month_start) AS DATE)

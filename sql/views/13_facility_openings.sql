@@ -12,33 +12,35 @@
 --     one loaded while still planned or under construction opens later and is new then);
 --   'before_registry': opened_on is before the registry start of its district, the earliest
 --     event_date of any facility event of that district.
--- Reads facility_events (not facility_history: no capacity is needed here).
+-- Reads facility_history for facility_seq (its order); aggregates, not windows over each
+-- facility's events: a window sorts every event of the registry for each query.
 -- Grain: one row per facility that has been operating. Key: facility_id.
 WITH registry AS (
     SELECT district, MIN(event_date) AS registry_start
-    FROM facility_events
+    FROM facility_history
     GROUP BY district
 ),
-ordered AS (
+opening AS (
+    SELECT facility_id, MIN(facility_seq) AS opening_seq
+    FROM facility_history
+    WHERE status = 'operating'
+    GROUP BY facility_id
+),
+first_event AS (
     SELECT
-        facility_id, district, city_code, street_code, community_code, facility_type,
-        facility_subtype, life_circle_id, event_id, event_date, status,
-        COALESCE(opened_date, event_date) AS opened_on,
-        ROW_NUMBER() OVER w AS facility_seq,
-        FIRST_VALUE(
-            CASE
-                WHEN change_reason = '存量登记'
-                 AND status NOT IN ('planned', 'under_construction') THEN 1
-                ELSE 0
-            END
-        ) OVER w AS loaded_as_stock,
-        SUM(CASE WHEN status = 'operating' THEN 1 ELSE 0 END) OVER w AS operating_so_far
-    FROM facility_events
-    WINDOW w AS (
-        PARTITION BY facility_id
-        ORDER BY facility_version, event_time, kafka_partition, kafka_offset
-        ROWS UNBOUNDED PRECEDING
-    )
+        facility_id,
+        (change_reason = '存量登记' AND status NOT IN ('planned', 'under_construction'))
+            AS loaded_as_stock
+    FROM facility_history
+    WHERE facility_seq = 1
+),
+opened AS (
+    SELECT
+        h.facility_id, h.district, h.city_code, h.street_code, h.community_code,
+        h.facility_type, h.facility_subtype, h.life_circle_id, h.event_id, h.facility_seq,
+        h.event_date, COALESCE(h.opened_date, h.event_date) AS opened_on
+    FROM facility_history h
+    JOIN opening o ON o.facility_id = h.facility_id AND o.opening_seq = h.facility_seq
 )
 SELECT
     o.facility_id, o.district, o.city_code, o.street_code, o.community_code, o.facility_type,
@@ -47,12 +49,11 @@ SELECT
     o.facility_seq AS opening_seq,
     o.opened_on,
     o.event_date AS registered_on,
-    (o.loaded_as_stock = 1 OR o.opened_on < r.registry_start) AS stock,
+    (COALESCE(f.loaded_as_stock, FALSE) OR o.opened_on < r.registry_start) AS stock,
     CASE
-        WHEN o.loaded_as_stock = 1 THEN 'stock_loaded'
+        WHEN COALESCE(f.loaded_as_stock, FALSE) THEN 'stock_loaded'
         WHEN o.opened_on < r.registry_start THEN 'before_registry'
     END AS stock_reason
-FROM ordered o
+FROM opened o
+JOIN first_event f ON f.facility_id = o.facility_id
 JOIN registry r ON r.district = o.district
-WHERE o.status = 'operating'
-  AND o.operating_so_far = 1

@@ -13,31 +13,39 @@
 -- a stock facility (facility_openings.stock): its additions are stock loaded into the registry,
 -- not new; later growth of a stock facility is new.
 -- Grain: one row per facility event. Key: event_id.
-WITH known AS (
+WITH first_reported AS (
+    -- each facility's first event reporting each field (the carried values are non-NULL from
+    -- there on)
+    SELECT
+        facility_id,
+        MIN(CASE WHEN is_inclusive IS NOT NULL THEN facility_seq END) AS inclusive_seq,
+        MIN(CASE WHEN childcare_places IS NOT NULL THEN facility_seq END) AS places_seq,
+        MIN(CASE WHEN parking_spaces IS NOT NULL THEN facility_seq END) AS spaces_seq,
+        MIN(CASE WHEN charging_points IS NOT NULL THEN facility_seq END) AS points_seq
+    FROM facility_history
+    GROUP BY facility_id
+),
+first_values AS (
+    SELECT
+        f.facility_id,
+        MAX(CASE WHEN h.facility_seq = f.inclusive_seq THEN h.is_inclusive END) AS inclusive,
+        MAX(CASE WHEN h.facility_seq = f.places_seq THEN h.childcare_places END) AS places,
+        MAX(CASE WHEN h.facility_seq = f.spaces_seq THEN h.parking_spaces END) AS spaces,
+        MAX(CASE WHEN h.facility_seq = f.points_seq THEN h.charging_points END) AS points
+    FROM first_reported f
+    JOIN facility_history h ON h.facility_id = f.facility_id
+    GROUP BY f.facility_id
+),
+known AS (
     SELECT
         h.event_id, h.facility_id, h.facility_seq, h.district, h.facility_type,
         h.community_code, h.life_circle_id, h.event_date, h.status,
-        COALESCE(h.is_inclusive, FIRST_VALUE(h.is_inclusive) OVER (
-            PARTITION BY h.facility_id
-            ORDER BY CASE WHEN h.is_inclusive IS NULL THEN 1 ELSE 0 END, h.facility_seq
-            ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
-        )) AS inclusive,
-        COALESCE(h.childcare_places, FIRST_VALUE(h.childcare_places) OVER (
-            PARTITION BY h.facility_id
-            ORDER BY CASE WHEN h.childcare_places IS NULL THEN 1 ELSE 0 END, h.facility_seq
-            ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
-        )) AS places,
-        COALESCE(h.parking_spaces, FIRST_VALUE(h.parking_spaces) OVER (
-            PARTITION BY h.facility_id
-            ORDER BY CASE WHEN h.parking_spaces IS NULL THEN 1 ELSE 0 END, h.facility_seq
-            ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
-        )) AS spaces,
-        COALESCE(h.charging_points, FIRST_VALUE(h.charging_points) OVER (
-            PARTITION BY h.facility_id
-            ORDER BY CASE WHEN h.charging_points IS NULL THEN 1 ELSE 0 END, h.facility_seq
-            ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
-        )) AS points
+        COALESCE(h.is_inclusive, v.inclusive) AS inclusive,
+        COALESCE(h.childcare_places, v.places) AS places,
+        COALESCE(h.parking_spaces, v.spaces) AS spaces,
+        COALESCE(h.charging_points, v.points) AS points
     FROM facility_history h
+    JOIN first_values v ON v.facility_id = h.facility_id
 ),
 available AS (
     SELECT

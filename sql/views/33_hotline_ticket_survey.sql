@@ -29,4 +29,6 @@ SELECT
     survey_kafka_partition AS kafka_partition,
     survey_kafka_offset AS kafka_offset
 FROM hotline_ticket_state
-WHERE survey_event_id IS NOT NULL
+-- survey_event_date is set exactly when the ticket has a valid survey (an event_date never is
+-- NULL); filtering on it reads one date column instead of the survey event ids
+WHERE survey_event_date IS NOT NULL

@@ -22,4 +22,6 @@ SELECT
     closure_kafka_partition AS kafka_partition,
     closure_kafka_offset AS kafka_offset
 FROM hotline_ticket_state
-WHERE closure_event_id IS NOT NULL
+-- closure_event_date is set exactly when the ticket has a closure event (an event_date never is
+-- NULL); filtering on it reads one date column instead of the closure event ids
+WHERE closure_event_date IS NOT NULL

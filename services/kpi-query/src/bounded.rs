@@ -4,8 +4,8 @@
 //! DataFusion's memory pool counts what operators hold (sorts, joins, aggregations), not what a
 //! scalar function builds: `repeat('x', 1e9)` allocates a gigabyte inside one projection, and
 //! `range(0, 2e8)` a 1.6 GB list, whatever `query.memory_limit_bytes` says. Each function of
-//! [`BOUNDED`] is replaced by a [`Bounded`] wrapper that estimates, from its arguments, how many
-//! bytes one call (one batch) will build and refuses with
+//! [`BOUNDED`] is wrapped ([`Wrapped`]) with a [`Bounded`] body that estimates, from its
+//! arguments, how many bytes one call (one batch) will build and refuses with
 //! [`DataFusionError::ResourcesExhausted`] (the engine's memory-limit error) above
 //! `max_value_bytes`; the call's actual output is checked too, for functions whose estimate is
 //! loose. Constant folding calls the same wrapper, so a literal bomb fails at planning's first
@@ -14,17 +14,15 @@
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::compute::kernels::length::length;
 use datafusion::arrow::compute::{CastOptions, cast, cast_with_options};
-use datafusion::arrow::datatypes::{DataType, FieldRef, Int64Type, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Int64Type, TimeUnit};
 use datafusion::common::{DataFusionError, Result, ScalarValue};
 use datafusion::execution::FunctionRegistry;
-use datafusion::logical_expr::sort_properties::{ExprProperties, SortProperties};
-use datafusion::logical_expr::{
-    ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
-    Signature,
-};
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF};
 use datafusion::prelude::SessionContext;
 
-/// The functions replaced by a [`Bounded`] wrapper: those whose output can be much larger than
+use crate::wrapped::{Body, Wrapped};
+
+/// The functions wrapped with a [`Bounded`] body: those whose output can be much larger than
 /// their input.
 pub const BOUNDED: &[&str] = &[
     "repeat",
@@ -50,28 +48,25 @@ pub const BOUNDED: &[&str] = &[
 pub fn register(ctx: &SessionContext, max_value_bytes: usize) -> Result<()> {
     for name in BOUNDED {
         let inner = ctx.udf(name)?;
-        ctx.register_udf(ScalarUDF::new_from_impl(Bounded {
-            inner: inner.as_ref().clone(),
-            max_value_bytes,
-        }));
+        ctx.register_udf(Wrapped::udf(
+            inner.as_ref().clone(),
+            Bounded { max_value_bytes },
+        ));
     }
     Ok(())
 }
 
-/// A scalar function whose output is bounded to `max_value_bytes` per call; every other trait
-/// method is the inner function's, except `simplify` (some rewrite to the unbounded original).
+/// The body of a function whose output is bounded to `max_value_bytes` per call.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct Bounded {
-    inner: ScalarUDF,
     max_value_bytes: usize,
 }
 
 impl Bounded {
-    fn too_big(&self, bytes: u64, what: &str) -> DataFusionError {
+    fn too_big(&self, name: &str, bytes: u64, what: &str) -> DataFusionError {
         DataFusionError::ResourcesExhausted(format!(
-            "{}() would {what} {} MiB in one call, over the limit of {} MiB per value \
+            "{name}() would {what} {} MiB in one call, over the limit of {} MiB per value \
              (query.memory_limit_bytes / {VALUE_SHARE})",
-            self.inner.name(),
             bytes >> 20,
             self.max_value_bytes >> 20
         ))
@@ -81,64 +76,19 @@ impl Bounded {
 /// The share of the query's memory limit one function call may build.
 pub const VALUE_SHARE: usize = 16;
 
-impl ScalarUDFImpl for Bounded {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-
-    fn aliases(&self) -> &[String] {
-        self.inner.aliases()
-    }
-
-    fn display_name(&self, args: &[datafusion::prelude::Expr]) -> Result<String> {
-        #[expect(deprecated)]
-        self.inner.inner().display_name(args)
-    }
-
-    fn schema_name(&self, args: &[datafusion::prelude::Expr]) -> Result<String> {
-        self.inner.inner().schema_name(args)
-    }
-
-    fn signature(&self) -> &Signature {
-        self.inner.signature()
-    }
-
-    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
-        self.inner.inner().return_type(arg_types)
-    }
-
-    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
-        self.inner.return_field_from_args(args)
-    }
-
-    fn is_strict(&self) -> bool {
-        self.inner.inner().is_strict()
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        self.inner.coerce_types(arg_types)
-    }
-
-    fn output_ordering(&self, inputs: &[ExprProperties]) -> Result<SortProperties> {
-        self.inner.output_ordering(inputs)
-    }
-
-    fn documentation(&self) -> Option<&Documentation> {
-        self.inner.documentation()
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let estimate = estimate(self.inner.name(), &args.args, args.number_rows)?;
+impl Body for Bounded {
+    fn invoke(&self, inner: &ScalarUDF, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let estimate = estimate(inner.name(), &args.args, args.number_rows)?;
         if estimate > self.max_value_bytes as u64 {
-            return Err(self.too_big(estimate, "build"));
+            return Err(self.too_big(inner.name(), estimate, "build"));
         }
-        let out = self.inner.invoke_with_args(args)?;
+        let out = inner.invoke_with_args(args)?;
         let built = match &out {
             ColumnarValue::Array(a) => a.get_array_memory_size() as u64,
             ColumnarValue::Scalar(s) => s.size() as u64,
         };
         if built > self.max_value_bytes as u64 {
-            return Err(self.too_big(built, "have built"));
+            return Err(self.too_big(inner.name(), built, "have built"));
         }
         Ok(out)
     }

@@ -203,6 +203,7 @@ impl QueryEngine {
             .build();
         let ctx = SessionContext::new_with_state(state);
         bounded::register(&ctx, limits.memory_limit / bounded::VALUE_SHARE).map_err(plan_error)?;
+        crate::date_trunc::register(&ctx).map_err(plan_error)?;
         let schemas: [(&str, SchemaRef); 3] = [
             (
                 HotlineTicket::TABLE,

@@ -171,8 +171,30 @@ pub(crate) struct Resolved {
     pub version: i64,
     /// A scan of it.
     pub provider: Arc<dyn TableProvider>,
+    /// Its partition columns.
+    partitions: Vec<String>,
     /// The version its `txn` under the provider's app id records (`None`: none, or negative).
     pub applied: Option<i64>,
+}
+
+impl Resolved {
+    /// Of a scan's `filters`, those the Delta scan is given: the ones on partition columns only,
+    /// which prune files.
+    ///
+    /// The scan evaluates any filter it is given on every row as it decodes (a Parquet row
+    /// filter), twice the time of the plain filter above it (a filtered count over the ticket
+    /// state at scale 0.2: 0.11 s against 0.05 s); the others stay in that filter (`Inexact`).
+    pub fn pruning(&self, filters: &[Expr]) -> Vec<Expr> {
+        filters
+            .iter()
+            .filter(|f| {
+                f.column_refs()
+                    .iter()
+                    .all(|c| self.partitions.contains(&c.name))
+            })
+            .cloned()
+            .collect()
+    }
 }
 
 impl fmt::Debug for LakeTableProvider {
@@ -224,6 +246,12 @@ impl LakeTableProvider {
         Ok(Resolved {
             version: table.version().map_or(-1, |v| v as i64),
             provider: scan_provider(table)?,
+            partitions: table
+                .snapshot()
+                .map_err(external)?
+                .metadata()
+                .partition_columns()
+                .to_vec(),
             applied,
         })
     }
@@ -433,7 +461,7 @@ impl TableProvider for LakeTableProvider {
         &self,
         filters: &[&Expr],
     ) -> Result<Vec<TableProviderFilterPushDown>> {
-        // Delta scans prune files by partition values and statistics, then filter rows.
+        // The scan prunes files by partition values; the filter above it keeps every rule.
         Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
     }
 
@@ -446,7 +474,10 @@ impl TableProvider for LakeTableProvider {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let options = LakeOptions::of(state);
         match self.resolve(&options, Some(state)).await? {
-            Some(r) => r.provider.scan(state, projection, filters, limit).await,
+            Some(r) => {
+                let pruning = r.pruning(filters);
+                r.provider.scan(state, projection, &pruning, limit).await
+            }
             None => {
                 let schema = match projection {
                     Some(p) => Arc::new(self.schema.project(p)?),

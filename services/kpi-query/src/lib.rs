@@ -11,6 +11,7 @@
 pub mod bounded;
 pub mod catalog;
 pub mod coop;
+pub mod date_trunc;
 pub mod engine;
 pub mod format;
 pub mod guard;
@@ -20,6 +21,7 @@ pub mod pg;
 pub mod reference;
 pub mod settings;
 pub mod state;
+pub mod wrapped;
 
 pub use catalog::{Grain, Kpi, KpiCatalog, KpiParams};
 pub use engine::{QueryEngine, QueryError, QueryLimits, QueryStream};

@@ -65,7 +65,8 @@ impl TableProvider for StateTableProvider {
         let options = LakeOptions::of(state);
         match self.kept.resolve(&options, Some(state)).await? {
             Some(r) if r.applied.is_some() => {
-                r.provider.scan(state, projection, filters, limit).await
+                let pruning = r.pruning(filters);
+                r.provider.scan(state, projection, &pruning, limit).await
             }
             _ => self.reference.scan(state, projection, filters, limit).await,
         }
