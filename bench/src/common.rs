@@ -38,19 +38,24 @@ pub fn peak_rss_mib(pid: u32) -> Option<f64> {
 pub fn merge_results(path: &Path, key: &str, value: serde_json::Value) {
     let mut all = read_results(path);
     all[key] = value;
-    std::fs::write(path, serde_json::to_string_pretty(&all).expect("JSON")).expect("write results");
+    write_results(path, &all);
 }
 
 /// [`merge_results`] of a measurement, with the profile of the build that measured it (the
 /// summary may be written later by another build).
 pub fn save_measurement(path: &Path, key: &str, value: serde_json::Value) {
-    merge_results(path, key, value);
-    let profile = if cfg!(debug_assertions) {
+    let mut all = read_results(path);
+    all[key] = value;
+    all["profile"] = serde_json::json!(if cfg!(debug_assertions) {
         "debug profile (a smoke run: figures not representative)"
     } else {
         "release profile"
-    };
-    merge_results(path, "profile", serde_json::json!(profile));
+    });
+    write_results(path, &all);
+}
+
+fn write_results(path: &Path, all: &serde_json::Value) {
+    std::fs::write(path, serde_json::to_string_pretty(all).expect("JSON")).expect("write results");
 }
 
 /// The JSON results file, or an empty object when there is none yet.

@@ -645,18 +645,12 @@ async fn prepare(
     let root = civicpulse_core::lake::LakeRoot::parse(&layout.lake.to_string_lossy())
         .map_err(|e| DemoError::Usage(e.to_string()))?;
     let maintain = civicpulse_core::settings::MaintainSettings::default();
-    let keepers: Vec<_> = civicpulse_state::STATE_TABLES
-        .iter()
-        .map(|table| {
-            civicpulse_state::keeper::Keeper::new(
-                table,
-                &root,
-                Default::default(),
-                Default::default(),
-                maintain.state_max_rows,
-            )
-        })
-        .collect();
+    let keepers = civicpulse_state::keeper::Keeper::every(
+        &root,
+        Default::default(),
+        Default::default(),
+        maintain.state_max_rows,
+    );
     for result in civicpulse_state::keeper::catch_up_all(&keepers).await {
         result?;
     }

@@ -109,7 +109,10 @@ fn truncate(
                     .and_then(|s| s.checked_mul(NANOS_PER_DAY))
                     .ok_or_else(|| {
                         DataFusionError::Execution(format!(
-                            "date_trunc: the {precision:?} of timestamp {v} is outside the range"
+                            "date_trunc: the {} holding {} starts before the earliest \
+                             timestamp (1677-09-21)",
+                            format!("{precision:?}").to_lowercase(),
+                            chrono::DateTime::from_timestamp_nanos(v).naive_utc()
                         ))
                     })?;
                 last = Some((day, start));
@@ -186,6 +189,22 @@ mod tests {
             assert_eq!(got, expected, "{precision}");
         }
         Ok(())
+    }
+
+    #[test]
+    fn a_period_starting_before_the_earliest_timestamp_is_an_error() {
+        let values = TimestampNanosecondArray::from(vec![Some(-9_223_372_036_000_000_000), None]);
+        let err = truncate(&values, Precision::Month).expect_err("1677-09-01 is out of range");
+        assert!(
+            err.to_string()
+                .contains("the month holding 1677-09-21 00:12:44 starts before"),
+            "{err}"
+        );
+        let fine = truncate(&values, Precision::Week);
+        assert!(
+            fine.is_err(),
+            "the Monday before 1677-09-21 is out of range too"
+        );
     }
 
     #[test]

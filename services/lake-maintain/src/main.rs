@@ -310,10 +310,7 @@ async fn keep_state(settings: &Settings, args: StateArgs) -> Result<(), Maintain
         target_file_size: settings.landing.target_file_size,
     };
     let max_rows = args.max_rows.unwrap_or(settings.maintain.state_max_rows);
-    let keepers: Vec<Keeper> = civicpulse_state::STATE_TABLES
-        .iter()
-        .map(|table| Keeper::new(table, &root, storage.clone(), files.clone(), max_rows))
-        .collect();
+    let keepers = Keeper::every(&root, storage, files, max_rows);
     if args.rebuild {
         for keeper in &keepers {
             keeper.reset().await?;

@@ -99,6 +99,20 @@ impl Keeper {
         }
     }
 
+    /// A keeper for each of [`STATE_TABLES`](crate::STATE_TABLES), in its order (the order
+    /// [`catch_up_all`] leads by).
+    pub fn every(
+        root: &LakeRoot,
+        storage: HashMap<String, String>,
+        files: FileSettings,
+        max_rows: u64,
+    ) -> Vec<Self> {
+        crate::STATE_TABLES
+            .iter()
+            .map(|table| Self::new(table, root, storage.clone(), files.clone(), max_rows))
+            .collect()
+    }
+
     /// The state table this keeper keeps.
     pub fn table(&self) -> &'static StateTable {
         self.state
