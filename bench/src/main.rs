@@ -7,12 +7,15 @@
 //! - [`query`]: the KPI catalogue through kpi-query against DuckDB and polars, and how the
 //!   suite's time grows with the lake;
 //! - [`report`]: the time to produce one city's weekly report;
+//! - [`full`]: the KPI catalogue over a full-size city year through kpi-query alone, with its
+//!   default memory limit;
 //! - [`summary`]: `bench/RESULTS.md` with the machine, versions and aims.
 //!
 //! Each measurement merges its JSON into the `--json` file under its name.
 
 mod common;
 mod freshness;
+mod full;
 mod ingest;
 mod query;
 mod report;
@@ -43,6 +46,8 @@ enum Command {
     Query(query::QueryArgs),
     /// The time weekly-report takes for one city's week.
     Report(report::ReportArgs),
+    /// The KPI catalogue over a full-size city year through kpi-query alone.
+    Full(full::FullArgs),
     /// Writes the results file as Markdown (with machine and versions) and prints it.
     Summary {
         /// Where the Markdown goes.
@@ -85,6 +90,11 @@ fn main() {
             let r = report::run(args);
             print!("{}", report::table(&r));
             save("report", r);
+        }
+        Command::Full(args) => {
+            let r = full::run(args);
+            print!("{}", full::table(&r));
+            save("full", r);
         }
         Command::Summary { markdown } => {
             let json = cli.json.as_deref().unwrap_or_else(|| {
@@ -133,7 +143,21 @@ fn smoke(dir: &std::path::Path) {
             months: 1,
         }],
     });
+    assert!(
+        query["state"]["last_step"]["events"].as_f64() > Some(0.0),
+        "no step of the state service was read: {}",
+        query["state"]
+    );
     common::save_measurement(&json, "query", query);
+    let full = full::run(&full::FullArgs {
+        scale: 0.002,
+        months: 3,
+        runs: 1,
+        grain: "week".into(),
+        cache: cache.clone(),
+    });
+    assert_eq!(full["answered"], full["asked"], "full: {full}");
+    common::save_measurement(&json, "full", full);
     let report = report::run(&report::ReportArgs {
         scale: 0.002,
         months: 1,

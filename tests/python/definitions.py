@@ -508,9 +508,10 @@ def run_file(path, args, division_table, work_root):
     lines = expander.lines.get(stream, []) if stream else []
     if args.state == "kept" and lines:
         # The events land in random chunks (one commit each), the state service folds some of
-        # them in between, in steps of random size, a compaction now and then; after each fold
-        # kpi-query's state tables must equal their reference definitions over the events of
-        # the version they applied. The KPIs are then asked of the kept state.
+        # them in between, in steps of random size, a compaction now and then, and after the
+        # last chunk folds them or (half the time) rebuilds the state from the first event;
+        # after each step kpi-query's state tables must equal their reference definitions over
+        # the events of the version they applied. The KPIs are then asked of the kept state.
         query = KpiQuery(args.bin_dir, lake, os.path.join(work, "kpi-query.log"))
         rng = random.Random(f"{os.path.basename(path)}:{args.seed}")
         stream_file = os.path.join(work, STREAM_FILES[stream])
@@ -527,8 +528,12 @@ def run_file(path, args, division_table, work_root):
                 run([os.path.join(args.bin_dir, "lake-maintain"), "--lake", lake, "--once"],
                     env, "lake-maintain (compaction)")
             if i == len(chunks) - 1 or rng.random() < 0.6:
-                run([os.path.join(args.bin_dir, "lake-maintain"), "--lake", lake, "state",
-                     "--once", "--max-rows", str(rng.randint(1, len(lines)))],
+                state = ["state", "--once", "--max-rows", str(rng.randint(1, len(lines)))]
+                if i == len(chunks) - 1 and rng.random() < 0.5:
+                    # Or folded again from the first event, in steps of a few events.
+                    state = ["state", "--once", "--rebuild", "--max-rows",
+                             str(rng.randint(1, max(1, len(lines) // 8)))]
+                run([os.path.join(args.bin_dir, "lake-maintain"), "--lake", lake, *state],
                     env, "lake-maintain state")
                 query.check_state(args.root)
                 if args.engine in ("both", "duckdb"):

@@ -280,8 +280,16 @@ fn killed_at_random_moments_the_state_ends_equal_to_its_definition() {
         ],
     );
 
-    // A rebuild (one command) gives the same state.
-    lake_maintain(&lake, &["state", "--rebuild", "--once"]);
+    // A rebuild (one command) gives the same state, in steps it prints.
+    let out = lake_maintain(
+        &lake,
+        &["state", "--rebuild", "--once", "--max-rows", "2000"],
+    );
+    let steps = out
+        .lines()
+        .filter(|l| l.starts_with("hotline_ticket_state: applied hotline_tickets versions "))
+        .count();
+    assert!(steps > 3, "the rebuild took {steps} steps:\n{out}");
     let differences = state_differences(&query);
     assert!(
         differences.is_empty(),

@@ -651,7 +651,7 @@ async fn prepare(
         Default::default(),
         maintain.state_max_rows,
     );
-    for result in civicpulse_state::keeper::catch_up_all(&keepers).await {
+    for result in civicpulse_state::keeper::catch_up_all(&keepers, |_, _| {}).await {
         result?;
     }
     state_bar.finish_with_message("done");

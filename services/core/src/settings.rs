@@ -352,6 +352,8 @@ mod tests {
             s.maintain.vacuum_retention_secs,
             d.maintain.vacuum_retention_secs
         );
+        assert_eq!(s.maintain.state_interval_ms, d.maintain.state_interval_ms);
+        assert_eq!(s.maintain.state_max_rows, d.maintain.state_max_rows);
         assert_eq!(s.reference.communities, d.reference.communities);
         assert_eq!(s.reference.life_circles, d.reference.life_circles);
         assert_eq!(

@@ -318,7 +318,12 @@ async fn keep_state(settings: &Settings, args: StateArgs) -> Result<(), Maintain
         }
     }
     if args.once {
-        for result in civicpulse_state::keeper::catch_up_all(&keepers).await {
+        // Each step on stdout: a long catch-up or rebuild shows its progress and pace.
+        let printed = |keeper: &Keeper, step: &civicpulse_state::keeper::Applied| {
+            let table = keeper.table();
+            println!("{}: applied {} {step}", table.name, table.source);
+        };
+        for result in civicpulse_state::keeper::catch_up_all(&keepers, printed).await {
             result?;
         }
         for keeper in &keepers {

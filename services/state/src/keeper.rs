@@ -9,12 +9,12 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use civicpulse_core::lake::{FileSettings, LakeRoot, is_missing_local_table, is_not_a_table};
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::datasource::{MemTable, TableProvider};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use deltalake::DeltaTable;
@@ -56,6 +56,27 @@ pub struct Applied {
     pub rows: usize,
     /// State rows written (keys touched).
     pub keys: usize,
+    /// Time spent reading the new source rows, the prior state rows and folding them.
+    pub fold: Duration,
+    /// Time spent writing the state (MERGE and commit).
+    pub write: Duration,
+}
+
+impl std::fmt::Display for Applied {
+    /// `versions 4 to 6: 1000 events, 420 rows in 1.50 s (fold 1.00 s, write 0.50 s)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "versions {} to {}: {} events, {} rows in {:.2} s (fold {:.2} s, write {:.2} s)",
+            self.from.map_or(0, |v| v + 1),
+            self.to,
+            self.rows,
+            self.keys,
+            (self.fold + self.write).as_secs_f64(),
+            self.fold.as_secs_f64(),
+            self.write.as_secs_f64()
+        )
+    }
 }
 
 impl Applied {
@@ -64,6 +85,7 @@ impl Applied {
         tracing::info!(
             state = keeper.state.name,
             from = ?self.from, to = self.to, rows = self.rows, keys = self.keys,
+            fold_s = self.fold.as_secs_f64(), write_s = self.write.as_secs_f64(),
             "state applied"
         );
     }
@@ -221,6 +243,7 @@ impl Keeper {
         let txn = CommitProperties::default()
             .with_application_transaction(Transaction::new(self.state.app_id(), to));
 
+        let started = Instant::now();
         let ctx = context();
         let tail = self.read_tail(&ctx, &commits).await?;
         let rows: usize = tail.iter().map(RecordBatch::num_rows).sum();
@@ -237,6 +260,8 @@ impl Keeper {
                 to,
                 rows,
                 keys: 0,
+                fold: Duration::ZERO,
+                write: started.elapsed(),
             }));
         }
         let tail_schema = tail[0].schema();
@@ -260,6 +285,7 @@ impl Keeper {
             FOLDED,
             Arc::new(MemTable::try_new(schema.clone(), vec![folded])?),
         )?;
+        let fold = started.elapsed();
         let before = state.version();
         let merged = self.merge(&ctx, state, &schema, txn.clone()).await?;
         if merged.version() == before {
@@ -272,6 +298,8 @@ impl Keeper {
             to,
             rows,
             keys,
+            fold,
+            write: started.elapsed() - fold,
         }))
     }
 
@@ -303,17 +331,28 @@ impl Keeper {
         state: &DeltaTable,
         schema: &SchemaRef,
     ) -> Result<(), StateError> {
+        let started = Instant::now();
         state.update_datafusion_session(&ctx.state())?;
         ctx.register_table("state_now", scan(state)?)?;
         let key = self.state.key;
+        let touched = format!("s.{key} IN (SELECT {key} FROM {TAIL})");
+        // The partitions holding the touched keys, from the key column alone, then the whole
+        // rows of those partitions only: a batch touches a few months of a year-long state.
+        let partitions = self.partitions_where(ctx, "state_now", &touched).await?;
         let prior = ctx
             .sql(&format!(
-                "SELECT s.* FROM state_now s WHERE s.{key} IN (SELECT {key} FROM {TAIL})"
+                "SELECT s.* FROM state_now s WHERE {partitions} AND {touched}"
             ))
             .await?
             .collect()
             .await?;
         let prior = conform(schema, prior)?;
+        tracing::debug!(
+            state = self.state.name,
+            rows = prior.iter().map(RecordBatch::num_rows).sum::<usize>(),
+            seconds = started.elapsed().as_secs_f64(),
+            "prior state rows read"
+        );
         ctx.register_table(
             PRIOR,
             Arc::new(MemTable::try_new(schema.clone(), vec![prior.clone()])?),
@@ -323,6 +362,48 @@ impl Keeper {
             Arc::new(MemTable::try_new(schema.clone(), vec![prior])?),
         )?;
         Ok(())
+    }
+
+    /// A predicate on `s.<partition column>` (text) selecting exactly the partitions of
+    /// `table` (aliased `s`) that hold a row satisfying `condition`; it names partition values
+    /// as literals, so the scan prunes files by them.
+    async fn partitions_where(
+        &self,
+        ctx: &SessionContext,
+        table: &str,
+        condition: &str,
+    ) -> Result<String, StateError> {
+        let partition = self.state.partition;
+        let values = ctx
+            .sql(&format!(
+                "SELECT DISTINCT CAST(s.{partition} AS VARCHAR) FROM {table} s WHERE {condition}"
+            ))
+            .await?
+            .collect()
+            .await?;
+        let mut listed = Vec::new();
+        let mut null = false;
+        for batch in &values {
+            let column = cast(batch.column(0), &DataType::Utf8)?;
+            let column = column.as_string::<i32>();
+            for value in column.iter() {
+                match value {
+                    Some(v) => listed.push(format!("'{}'", v.replace('\'', "''"))),
+                    None => null = true,
+                }
+            }
+        }
+        let mut terms = Vec::new();
+        if !listed.is_empty() {
+            terms.push(format!("s.{partition} IN ({})", listed.join(", ")));
+        }
+        if null {
+            terms.push(format!("s.{partition} IS NULL"));
+        }
+        Ok(match terms.len() {
+            0 => "FALSE".to_owned(),
+            _ => format!("({})", terms.join(" OR ")),
+        })
     }
 
     /// [`Upkeep::Recompute`]: the state rows of every key the tail touches, recomputed by the
@@ -609,8 +690,8 @@ async fn state_schema(state: &StateTable, source: &DeltaTable) -> Result<SchemaR
     Ok(Arc::new(Schema::new(fields)))
 }
 
-/// Brings every keeper up to date, logging each apply; each keeper's first error is returned
-/// in its place.
+/// Brings every keeper up to date, logging each apply and passing it to `applied`; each
+/// keeper's first error is returned in its place.
 ///
 /// The first state table of a source leads: it applies one step, then the others of that
 /// source apply up to the version it reached, and so on. Once caught up, a follower is never
@@ -618,7 +699,14 @@ async fn state_schema(state: &StateTable, source: &DeltaTable) -> Result<SchemaR
 /// reader of both finds the leader's version that applied the follower's (kpi-query reads
 /// them at one source version). A follower far behind (new, or rebuilt alone) catches up in
 /// its own steps.
-pub async fn catch_up_all(keepers: &[Keeper]) -> Vec<Result<(), StateError>> {
+pub async fn catch_up_all(
+    keepers: &[Keeper],
+    applied: impl Fn(&Keeper, &Applied),
+) -> Vec<Result<(), StateError>> {
+    let report = |keeper: &Keeper, step: &Applied| {
+        step.log(keeper);
+        applied(keeper, step);
+    };
     let mut out: Vec<Result<(), StateError>> = keepers.iter().map(|_| Ok(())).collect();
     let mut led: Vec<&str> = Vec::new();
     for (lead, leader) in keepers.iter().enumerate() {
@@ -643,14 +731,14 @@ pub async fn catch_up_all(keepers: &[Keeper]) -> Vec<Result<(), StateError>> {
                     // Nothing applied by the leader: nothing for the followers either.
                     let until = Some(reached.unwrap_or(-1));
                     out[i] = keepers[i].catch_up(until).await.map(|done| {
-                        done.iter().for_each(|a| a.log(&keepers[i]));
+                        done.iter().for_each(|a| report(&keepers[i], a));
                     });
                 }
             }
             match leader.apply_once(None).await {
-                Ok(Some(applied)) => {
-                    applied.log(leader);
-                    reached = Some(applied.to);
+                Ok(Some(step)) => {
+                    report(leader, &step);
+                    reached = Some(step.to);
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -673,7 +761,7 @@ pub async fn follow(
 ) {
     tokio::pin!(stop);
     loop {
-        for (keeper, result) in keepers.iter().zip(catch_up_all(keepers).await) {
+        for (keeper, result) in keepers.iter().zip(catch_up_all(keepers, |_, _| {}).await) {
             if let Err(e) = result {
                 tracing::error!(state = keeper.state.name, error = %e, "state apply failed; retrying")
             }
