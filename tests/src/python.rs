@@ -78,6 +78,26 @@ pub fn count_rows(table: &Path) -> Option<u64> {
 /// [`count_rows`] of a table at a path or URL, with `env` for the object store; `None` also
 /// while an object-store table does not exist.
 pub fn count_rows_at(location: &str, env: &[(String, String)]) -> Option<u64> {
+    log_summary(location, env)?["rows"].as_u64()
+}
+
+/// The data files of `table`'s latest version (absolute paths), per its log.
+pub fn active_files(table: &Path) -> Vec<PathBuf> {
+    let summary = log_summary(table.to_str().expect("UTF-8 path"), &[])
+        .unwrap_or_else(|| panic!("{} is not a readable Delta table", table.display()));
+    summary["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|uri| {
+            let uri = uri.as_str().expect("a file URI");
+            PathBuf::from(uri.strip_prefix("file://").unwrap_or(uri))
+        })
+        .collect()
+}
+
+/// `read_delta.py --count`: the table's version, rows and files from its log.
+fn log_summary(location: &str, env: &[(String, String)]) -> Option<serde_json::Value> {
     let path = crate::workspace_root().join("tests/python/read_delta.py");
     let out = Command::new(python())
         .arg(&path)
@@ -89,6 +109,5 @@ pub fn count_rows_at(location: &str, env: &[(String, String)]) -> Option<u64> {
     if !out.status.success() {
         return None;
     }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-    v["rows"].as_u64()
+    serde_json::from_slice(&out.stdout).ok()
 }

@@ -5,11 +5,13 @@
 //! kpi-query, which reads the events at the version each state applied); every KPI answered
 //! from the kept state equals the answer from the reference definitions (a second kpi-query
 //! over the same events without state tables); with the follower state one step behind its
-//! leader, both are read at one source version; `--rebuild` gives the same state.
+//! leader, both are read at one source version; `--rebuild` gives the same state and deletes
+//! the files its own steps replaced.
 //! The definitions suite (`definitions.rs`) checks the kept state against hand-written values
 //! on DataFusion and DuckDB, folding at random points of each fixture.
 
-use std::path::Path;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -31,8 +33,15 @@ impl Lcg {
 }
 
 fn lake_maintain(lake: &Path, args: &[&str]) -> String {
+    lake_maintain_with(lake, args, &[])
+}
+
+fn lake_maintain_with(lake: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
     let mut cmd = Command::new(binary("lake-maintain"));
-    cmd.arg("--lake").arg(lake).args(args);
+    cmd.arg("--lake")
+        .arg(lake)
+        .args(args)
+        .envs(env.iter().copied());
     let run = run_with_deadline(cmd, Duration::from_secs(600));
     assert!(run.ok, "lake-maintain {args:?} failed: {}", run.stderr);
     run.stdout
@@ -280,16 +289,34 @@ fn killed_at_random_moments_the_state_ends_equal_to_its_definition() {
         ],
     );
 
-    // A rebuild (one command) gives the same state, in steps it prints.
-    let out = lake_maintain(
+    // A rebuild (one command) gives the same state, in steps it prints; with no grace, each
+    // step deletes the files of the rebuild that it replaced: only the state's files and
+    // those of the state before the rebuild (left to vacuum) remain.
+    let ticket_state = lake.join("hotline_ticket_state");
+    let before = parquet_files(&ticket_state);
+    let out = lake_maintain_with(
         &lake,
         &["state", "--rebuild", "--once", "--max-rows", "2000"],
+        &[("CIVICPULSE_MAINTAIN__STATE_REPLACED_GRACE_SECS", "0")],
     );
     let steps = out
         .lines()
         .filter(|l| l.starts_with("hotline_ticket_state: applied hotline_tickets versions "))
         .count();
     assert!(steps > 3, "the rebuild took {steps} steps:\n{out}");
+    let live: HashSet<PathBuf> = civicpulse_tests::python::active_files(&ticket_state)
+        .into_iter()
+        .collect();
+    let left: Vec<PathBuf> = parquet_files(&ticket_state)
+        .into_iter()
+        .filter(|f| !before.contains(f) && !live.contains(f))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "{} files the rebuild replaced are still there, e.g. {:?}",
+        left.len(),
+        left.first()
+    );
     let differences = state_differences(&query);
     assert!(
         differences.is_empty(),
@@ -317,6 +344,20 @@ fn drop_newest_commit(table: &Path) {
     std::fs::remove_file(log.join(format!("{newest:020}.json"))).expect("remove commit");
     let _ = std::fs::remove_file(log.join(format!("{newest:020}.checkpoint.parquet")));
     let _ = std::fs::remove_file(log.join("_last_checkpoint"));
+}
+
+/// The Parquet files under `dir`, at any depth.
+fn parquet_files(dir: &Path) -> HashSet<PathBuf> {
+    let mut files = HashSet::new();
+    for entry in std::fs::read_dir(dir).expect("read directory") {
+        let entry = entry.expect("entry");
+        if entry.file_type().expect("type").is_dir() {
+            files.extend(parquet_files(&entry.path()));
+        } else if entry.path().extension().is_some_and(|e| e == "parquet") {
+            files.insert(entry.path());
+        }
+    }
+    files
 }
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -236,6 +236,10 @@ pub struct MaintainSettings {
     /// `lake-maintain state`: about how many landed events one state commit folds in (bounds
     /// its memory; a catch-up or rebuild takes several commits).
     pub state_max_rows: u64,
+    /// `lake-maintain state`: while it keeps a state from nothing (new, or reset by
+    /// `--rebuild`), seconds a file it wrote stays on storage after a later step replaced it
+    /// (longer than a query or report run reading the version that held it).
+    pub state_replaced_grace_secs: u64,
 }
 
 impl Default for MaintainSettings {
@@ -246,6 +250,7 @@ impl Default for MaintainSettings {
             vacuum_retention_secs: 7 * 24 * 3600,
             state_interval_ms: 1000,
             state_max_rows: 500_000,
+            state_replaced_grace_secs: 120,
         }
     }
 }
@@ -354,6 +359,10 @@ mod tests {
         );
         assert_eq!(s.maintain.state_interval_ms, d.maintain.state_interval_ms);
         assert_eq!(s.maintain.state_max_rows, d.maintain.state_max_rows);
+        assert_eq!(
+            s.maintain.state_replaced_grace_secs,
+            d.maintain.state_replaced_grace_secs
+        );
         assert_eq!(s.reference.communities, d.reference.communities);
         assert_eq!(s.reference.life_circles, d.reference.life_circles);
         assert_eq!(

@@ -310,7 +310,11 @@ async fn keep_state(settings: &Settings, args: StateArgs) -> Result<(), Maintain
         target_file_size: settings.landing.target_file_size,
     };
     let max_rows = args.max_rows.unwrap_or(settings.maintain.state_max_rows);
-    let keepers = Keeper::every(&root, storage, files, max_rows);
+    let grace = Duration::from_secs(settings.maintain.state_replaced_grace_secs);
+    let keepers: Vec<Keeper> = Keeper::every(&root, storage, files, max_rows)
+        .into_iter()
+        .map(|k| k.with_replaced_grace(grace))
+        .collect();
     if args.rebuild {
         for keeper in &keepers {
             keeper.reset().await?;
