@@ -141,9 +141,12 @@ pub fn table(r: &Value) -> String {
                 "| {id} | {} | {} | {} |\n",
                 fmt(&k["rows"], 0),
                 fmt(&k["p50_s"], 3),
-                k["error"]
-                    .as_str()
-                    .map_or(String::new(), |e| e.chars().take(80).collect())
+                // One table cell: no pipe or line break from the error text.
+                k["error"].as_str().map_or(String::new(), |e| e
+                    .chars()
+                    .take(80)
+                    .map(|c| if c == '|' || c.is_control() { ' ' } else { c })
+                    .collect())
             ));
         }
     }
