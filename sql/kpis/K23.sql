@@ -8,14 +8,19 @@
 -- published: 重庆 城市体检 居民诉求 7.6万余条 (published-figures.md)
 SELECT
     district,
-    CAST(date_trunc({grain}, received_date) AS DATE) AS period,
+    CAST(date_trunc({grain}, day) AS DATE) AS period,
     CAST(NULL AS VARCHAR) AS item,
-    CAST(COUNT(*) AS DOUBLE) AS value,
+    CAST(SUM(tickets) AS DOUBLE) AS value,
     CAST(NULL AS DOUBLE) AS numerator,
     CAST(NULL AS DOUBLE) AS denominator
-FROM hotline_ticket_received
-WHERE received_date >= {from}
-  AND received_date <= {to}
-  AND received_month >= substr(CAST({from} AS VARCHAR), 1, 7)
-  AND received_month <= substr(CAST({to} AS VARCHAR), 1, 7)
-GROUP BY district, CAST(date_trunc({grain}, received_date) AS DATE)
+FROM (
+    -- per district and day first: the period's truncation then runs once a day, not a ticket
+    SELECT district, received_date AS day, COUNT(*) AS tickets
+    FROM hotline_ticket_received
+    WHERE received_date >= {from}
+      AND received_date <= {to}
+      AND received_month >= substr(CAST({from} AS VARCHAR), 1, 7)
+      AND received_month <= substr(CAST({to} AS VARCHAR), 1, 7)
+    GROUP BY district, received_date
+) per_day
+GROUP BY district, CAST(date_trunc({grain}, day) AS DATE)

@@ -8,12 +8,21 @@
 -- published: none (三率, reference.md §2.2)
 SELECT
     district,
-    CAST(date_trunc({grain}, event_date) AS DATE) AS period,
+    CAST(date_trunc({grain}, day) AS DATE) AS period,
     CAST(NULL AS VARCHAR) AS item,
-    CAST(SUM(CASE WHEN contacted THEN 1 ELSE 0 END) AS DOUBLE) / CAST(COUNT(*) AS DOUBLE) AS value,
-    CAST(SUM(CASE WHEN contacted THEN 1 ELSE 0 END) AS DOUBLE) AS numerator,
-    CAST(COUNT(*) AS DOUBLE) AS denominator
-FROM hotline_ticket_survey
-WHERE event_date >= {from}
-  AND event_date <= {to}
-GROUP BY district, CAST(date_trunc({grain}, event_date) AS DATE)
+    CAST(SUM(hits) AS DOUBLE) / CAST(SUM(tickets) AS DOUBLE) AS value,
+    CAST(SUM(hits) AS DOUBLE) AS numerator,
+    CAST(SUM(tickets) AS DOUBLE) AS denominator
+FROM (
+    -- per district and day first: the period's truncation then runs once a day, not a ticket
+    SELECT
+        district,
+        event_date AS day,
+        SUM(CASE WHEN contacted THEN 1 ELSE 0 END) AS hits,
+        COUNT(*) AS tickets
+    FROM hotline_ticket_survey
+    WHERE event_date >= {from}
+      AND event_date <= {to}
+    GROUP BY district, event_date
+) per_day
+GROUP BY district, CAST(date_trunc({grain}, day) AS DATE)

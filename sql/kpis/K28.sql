@@ -31,11 +31,11 @@ weights AS (
      AND w.valid_from <= p.stock_date
      AND (w.valid_to IS NULL OR w.valid_to > p.stock_date)
 ),
-visits AS (
-    -- counted per district and period first: the join with weights then meets ~1k rows
+daily AS (
+    -- per district and day first: the period's truncation then runs once a day, not a ticket
     SELECT
         district,
-        CAST(date_trunc({grain}, event_date) AS DATE) AS period,
+        event_date AS day,
         SUM(CASE WHEN contacted THEN 1 ELSE 0 END) AS contacted,
         SUM(CASE WHEN resolved THEN 1 ELSE 0 END) AS resolved,
         SUM(CASE WHEN satisfaction = 'satisfied' THEN 1 ELSE 0 END) AS satisfied,
@@ -44,7 +44,20 @@ visits AS (
     FROM hotline_ticket_survey
     WHERE event_date >= {from}
       AND event_date <= {to}
-    GROUP BY district, CAST(date_trunc({grain}, event_date) AS DATE)
+    GROUP BY district, event_date
+),
+visits AS (
+    -- counted per district and period first: the join with weights then meets ~1k rows
+    SELECT
+        district,
+        CAST(date_trunc({grain}, day) AS DATE) AS period,
+        SUM(contacted) AS contacted,
+        SUM(resolved) AS resolved,
+        SUM(satisfied) AS satisfied,
+        SUM(basic) AS basic,
+        SUM(tickets) AS tickets
+    FROM daily
+    GROUP BY district, CAST(date_trunc({grain}, day) AS DATE)
 )
 -- Aggregated again after the join with weights (MAX(w.…): one version per period). A join on
 -- top of the KPI, under kpi-query's ORDER BY district, period, item, fails DataFusion 55's plan

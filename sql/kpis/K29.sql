@@ -15,7 +15,8 @@ WITH months AS (
       AND CAST(date_trunc('month', CAST(day + INTERVAL '1 day' AS DATE)) AS DATE) <> month_start
 ),
 requested AS (
-    -- community-months with at least one request that breaks a zero
+    -- community-months with at least one request that breaks a zero (a ticket without a
+    -- community makes a NULL row, which the join below never matches: no filter needed)
     -- received_month is 'YYYY-MM' of received_date: the month without a date_trunc per ticket
     SELECT DISTINCT
         community_code,
@@ -25,7 +26,6 @@ requested AS (
       AND received_date <= {to}
       AND received_month >= substr(CAST({from} AS VARCHAR), 1, 7)
       AND received_month <= substr(CAST({to} AS VARCHAR), 1, 7)
-      AND community_code IS NOT NULL
       AND request_type IN ('complaint', 'help', 'report')
 )
 SELECT

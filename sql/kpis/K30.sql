@@ -6,10 +6,11 @@
 -- grain: district × week, item = 'on_time_closure_rate' | 'no_due_time' | 'reopen_rate'
 -- definition: a ticket's closure is its FIRST closure (hotline_ticket_first_closure: the first hotline.ticket_closed event by ticket_version, event_time, Kafka position; a resend counted once; a re-closure after a reopen is not counted again), dated by the Asia/Shanghai date of that event's closed_time (its event_time when the feed sent none; closed_time too is then the event_time), in that event's district. on_time_closure_rate = COUNT(closed_time <= due_time) / COUNT(*) over the tickets first closed in the period whose first closure carries a due_time. no_due_time = COUNT of the tickets first closed in the period whose first closure carries no due_time: they are outside the on-time denominator, never counted late (value = the count, numerator = the count, denominator NULL). reopen_rate = COUNT of hotline.ticket_reopened events (each event once) dated (event_date) in the period / COUNT of all tickets first closed in the period (with or without due_time): 重办件次 over first closures of the same period. Rule chosen (the official rules were not found): a flow ratio, so a week's figure changes only when events of that week land; the cohort rule (share of the week's closures later reopened) would change past weeks. Rows only for periods with first closures
 -- published: 连云港 按时办结率 96.27% (practice, reference.md §2.2)
-WITH closed AS (
+WITH closed_daily AS (
+    -- per district and day first: the period's truncation then runs once a day, not a ticket
     SELECT
         district,
-        CAST(date_trunc({grain}, closed_on) AS DATE) AS period,
+        closed_on AS day,
         COUNT(*) AS closed_tickets,
         SUM(CASE WHEN due_time IS NOT NULL THEN 1 ELSE 0 END) AS with_due,
         SUM(CASE WHEN due_time IS NOT NULL AND closed_time <= due_time THEN 1 ELSE 0 END)
@@ -17,7 +18,17 @@ WITH closed AS (
     FROM hotline_ticket_first_closure
     WHERE closed_on >= {from}
       AND closed_on <= {to}
-    GROUP BY district, CAST(date_trunc({grain}, closed_on) AS DATE)
+    GROUP BY district, closed_on
+),
+closed AS (
+    SELECT
+        district,
+        CAST(date_trunc({grain}, day) AS DATE) AS period,
+        SUM(closed_tickets) AS closed_tickets,
+        SUM(with_due) AS with_due,
+        SUM(on_time) AS on_time
+    FROM closed_daily
+    GROUP BY district, CAST(date_trunc({grain}, day) AS DATE)
 ),
 reopened AS (
     -- hotline_ticket_reopens: each landed reopen event once (its reference definition:

@@ -18,17 +18,23 @@ WITH periods AS (
            OR CAST(date_trunc({grain}, CAST(day + INTERVAL '1 day' AS DATE)) AS DATE)
               <> CAST(date_trunc({grain}, day) AS DATE))
 ),
-received AS (
-    SELECT
-        district,
-        CAST(date_trunc({grain}, received_date) AS DATE) AS period,
-        COUNT(*) AS requests
+received_daily AS (
+    -- per district and day first: the period's truncation then runs once a day, not a ticket
+    SELECT district, received_date AS day, COUNT(*) AS requests
     FROM hotline_ticket_received
     WHERE received_date >= {from}
       AND received_date <= {to}
       AND received_month >= substr(CAST({from} AS VARCHAR), 1, 7)
       AND received_month <= substr(CAST({to} AS VARCHAR), 1, 7)
-    GROUP BY district, CAST(date_trunc({grain}, received_date) AS DATE)
+    GROUP BY district, received_date
+),
+received AS (
+    SELECT
+        district,
+        CAST(date_trunc({grain}, day) AS DATE) AS period,
+        SUM(requests) AS requests
+    FROM received_daily
+    GROUP BY district, CAST(date_trunc({grain}, day) AS DATE)
 )
 -- Aggregated after the joins (MAX(r.requests): one count per district and period), as K27: a
 -- join on top of the KPI fails DataFusion 55's plan sanity check under kpi-query's ORDER BY.

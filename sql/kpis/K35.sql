@@ -8,15 +8,23 @@
 -- published: none (reference.md §5, supplementary)
 SELECT
     district,
-    CAST(date_trunc({grain}, received_date) AS DATE) AS period,
+    CAST(date_trunc({grain}, day) AS DATE) AS period,
     CAST(NULL AS VARCHAR) AS item,
-    CAST(SUM(CASE WHEN is_proactive THEN 1 ELSE 0 END) AS DOUBLE)
-        / CAST(COUNT(*) AS DOUBLE) AS value,
-    CAST(SUM(CASE WHEN is_proactive THEN 1 ELSE 0 END) AS DOUBLE) AS numerator,
-    CAST(COUNT(*) AS DOUBLE) AS denominator
-FROM hotline_ticket_received
-WHERE received_date >= {from}
-  AND received_date <= {to}
-  AND received_month >= substr(CAST({from} AS VARCHAR), 1, 7)
-  AND received_month <= substr(CAST({to} AS VARCHAR), 1, 7)
-GROUP BY district, CAST(date_trunc({grain}, received_date) AS DATE)
+    CAST(SUM(hits) AS DOUBLE) / CAST(SUM(tickets) AS DOUBLE) AS value,
+    CAST(SUM(hits) AS DOUBLE) AS numerator,
+    CAST(SUM(tickets) AS DOUBLE) AS denominator
+FROM (
+    -- per district and day first: the period's truncation then runs once a day, not a ticket
+    SELECT
+        district,
+        received_date AS day,
+        SUM(CASE WHEN is_proactive THEN 1 ELSE 0 END) AS hits,
+        COUNT(*) AS tickets
+    FROM hotline_ticket_received
+    WHERE received_date >= {from}
+      AND received_date <= {to}
+      AND received_month >= substr(CAST({from} AS VARCHAR), 1, 7)
+      AND received_month <= substr(CAST({to} AS VARCHAR), 1, 7)
+    GROUP BY district, received_date
+) per_day
+GROUP BY district, CAST(date_trunc({grain}, day) AS DATE)

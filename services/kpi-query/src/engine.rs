@@ -193,6 +193,12 @@ impl QueryEngine {
         // Text is Utf8 throughout, as the scans read it (see `lake::scan_provider`): a
         // `CAST(… AS VARCHAR)` in a view would otherwise be Utf8View beside Utf8 columns.
         config.options_mut().sql_parser.map_string_types_to_utf8view = false;
+        // No Parquet page index unless an operator asks for one: a Delta scan reads and parses
+        // every column's index again for each query (124 columns in the ticket state: a third
+        // of a state scan's time), and the lake's files are not sorted, so pages rarely prune.
+        if std::env::var_os("DATAFUSION_EXECUTION_PARQUET_ENABLE_PAGE_INDEX").is_none() {
+            config.options_mut().execution.parquet.enable_page_index = false;
+        }
         // The guard refuses WITH RECURSIVE with a message; the planner refuses it too.
         config.options_mut().execution.enable_recursive_ctes = false;
         let state = SessionStateBuilder::new()

@@ -1,6 +1,9 @@
 //! `kpi-query`: serves the KPI catalogue and read-only SQL over the lake on HTTP and the
 //! PostgreSQL protocol.
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -17,6 +17,9 @@
 //! lake-maintain, not a binary of its own: it is the lake's other writer that is not an ingest,
 //! and it needs the same DataFusion that compaction already links.
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::num::NonZeroU64;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -5,6 +5,9 @@
 //! weekly-report --lake DIR --schedule                    # each week at its cut-off, catching up
 //! ```
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
