@@ -799,6 +799,27 @@ mod tests {
         assert_eq!(rows, 1_000_000);
     }
 
+    /// A Delta scan would read and parse every column's page index again for each query.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn parquet_page_indexes_are_not_read_unless_an_operator_asks() {
+        if std::env::var_os("DATAFUSION_EXECUTION_PARQUET_ENABLE_PAGE_INDEX").is_some() {
+            return;
+        }
+        let (engine, _dir) = engine(64 << 20).await;
+        let sql = "SELECT value FROM information_schema.df_settings \
+                   WHERE name = 'datafusion.execution.parquet.enable_page_index'";
+        let batches = engine
+            .sql(sql, &LakeOptions::default())
+            .await
+            .expect("runs")
+            .collect()
+            .await
+            .expect("collects");
+        let value =
+            datafusion::arrow::util::display::array_value_to_string(batches[0].column(0), 0);
+        assert_eq!(value.expect("renders"), "false");
+    }
+
     #[tokio::test(flavor = "multi_thread")]
     async fn bombs_and_recursion_are_refused_by_the_engine() {
         let (engine, _dir) = engine(64 << 20).await;
