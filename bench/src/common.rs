@@ -125,3 +125,12 @@ pub fn fmt(v: &Value, digits: usize) -> String {
         _ => "–".to_owned(),
     }
 }
+
+/// The events a state record's keep from nothing folded per step (records before the bench
+/// sized its steps by the lake: the service's default, 500,000).
+pub fn step_events(state: &Value) -> String {
+    match state.get("step_events") {
+        Some(events) => fmt(events, 0),
+        None => "500,000".to_owned(),
+    }
+}

@@ -122,10 +122,11 @@ pub fn table(r: &Value) -> String {
     let state = &r["state"];
     if state.is_object() {
         out.push_str(&format!(
-            "State kept from the lake's events but its newest commit ({} events): {} s, {} \
-             events/s, peak RSS {} MiB; then that commit's {} events folded in {} s (peak RSS \
-             {} MiB).\n",
+            "State kept from the lake's events but its newest commit ({} events, folded in steps \
+             of {}): {} s, {} events/s, peak RSS {} MiB; then that commit's {} events folded in \
+             {} s (peak RSS {} MiB).\n",
             fmt(&state["kept_events"], 0),
+            crate::common::step_events(state),
             fmt(&state["seconds"], 0),
             fmt(&state["events_per_s"], 0),
             fmt(&state["peak_rss_mib"], 0),

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::common::{fmt, merge_results, read_results};
+use crate::common::{fmt, merge_results, read_results, step_events};
 use crate::{freshness, full, ingest, query, report};
 
 /// Cores, memory and CPU model of this machine.
@@ -308,9 +308,10 @@ pub fn markdown(r: &Value) -> String {
     if state.is_object() {
         out.push_str(&format!(
             "\nState tables kept by `lake-maintain state --rebuild --once` from the lake's \
-             hotline events but its newest commit ({} events, folded in steps of 500,000): {} s, \
+             hotline events but its newest commit ({} events, folded in steps of {}): {} s, \
              {} events/s, peak RSS {} MiB. kpi-query's peak RSS over the suite: {} MiB.\n",
             fmt(&state["kept_events"], 0),
+            step_events(state),
             fmt(&state["seconds"], 0),
             fmt(&state["events_per_s"], 0),
             fmt(&state["peak_rss_mib"], 0),
