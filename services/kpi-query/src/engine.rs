@@ -86,7 +86,31 @@ pub enum QueryError {
     Execution(String),
 }
 
+/// The longest error text a client gets: a planner's message can quote the client's statement
+/// (an unknown column named by a megabyte of text) and would send it back whole.
+pub const MAX_ERROR_BYTES: usize = 4096;
+
+/// `text` cut to [`MAX_ERROR_BYTES`] at a character boundary, saying how much was left out.
+pub fn capped(mut text: String) -> String {
+    if text.len() <= MAX_ERROR_BYTES {
+        return text;
+    }
+    let mut end = MAX_ERROR_BYTES - 64;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let left_out = text.len() - end;
+    text.truncate(end);
+    text.push_str(&format!(" … ({left_out} more bytes)"));
+    text
+}
+
 impl QueryError {
+    /// This error's text for a client, at most [`MAX_ERROR_BYTES`] long.
+    pub fn message(&self) -> String {
+        capped(self.to_string())
+    }
+
     /// Classifies a DataFusion error.
     pub fn from_datafusion(e: DataFusionError, memory_limit: usize) -> Self {
         match e.find_root() {
@@ -797,6 +821,21 @@ mod tests {
             rows += batch.expect("a batch").num_rows();
         }
         assert_eq!(rows, 1_000_000);
+    }
+
+    #[test]
+    fn error_texts_are_capped_at_a_character_boundary() {
+        let short = QueryError::Plan("No field named x".into());
+        assert_eq!(short.message(), "No field named x");
+        let long = QueryError::Plan(format!("No field named {}", "列".repeat(100_000)));
+        let message = long.message();
+        assert!(message.len() <= MAX_ERROR_BYTES, "{} bytes", message.len());
+        assert!(message.starts_with("No field named 列列"));
+        assert!(
+            message.ends_with("more bytes)"),
+            "{}",
+            &message[message.len() - 40..]
+        );
     }
 
     /// A Delta scan would read and parse every column's page index again for each query.

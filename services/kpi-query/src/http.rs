@@ -153,7 +153,7 @@ impl From<QueryError> for ApiError {
         };
         Self {
             status,
-            message: e.to_string(),
+            message: e.message(),
         }
     }
 }

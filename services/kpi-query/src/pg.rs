@@ -403,7 +403,7 @@ fn pg_error(e: QueryError) -> PgWireError {
         QueryError::Busy(_) => "53300",
         QueryError::Execution(_) => "XX000",
     };
-    user_error(code, e.to_string())
+    user_error(code, e.message())
 }
 
 /// The lake options of the connection's next query.

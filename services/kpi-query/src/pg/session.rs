@@ -161,7 +161,7 @@ impl From<SessionError> for PgWireError {
         PgWireError::UserError(Box::new(ErrorInfo::new(
             "ERROR".into(),
             e.sqlstate().into(),
-            e.to_string(),
+            crate::engine::capped(e.to_string()),
         )))
     }
 }
