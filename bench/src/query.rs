@@ -123,7 +123,8 @@ fn keep_state(dir: &Path) {
     let tickets = lake.join("hotline_tickets");
     // A keep from nothing rewrites the months each step touches, so a full-size year keeps in
     // larger steps (at most about 60); the keeping-up step below is the service's own size.
-    let max_rows = (python::count_rows(&tickets).unwrap_or(0) / 60).max(500_000);
+    let events = python::count_rows(&tickets).unwrap_or(0);
+    let max_rows = (events / 60).max(500_000);
     let (seconds, peak, _) = {
         let _hidden = HiddenNewestCommit::new(&tickets);
         eprintln!(
@@ -132,7 +133,7 @@ fn keep_state(dir: &Path) {
         state_once(&lake, &["--rebuild", "--max-rows", &max_rows.to_string()])
     };
     let (_, step_peak, last_step) = state_once(&lake, &[]);
-    let events = python::count_rows(&tickets).unwrap_or(0) as f64;
+    let events = events as f64;
     let newest = last_step
         .as_ref()
         .and_then(|s| s["events"].as_f64())
