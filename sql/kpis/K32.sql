@@ -36,6 +36,17 @@ assessed AS (
      AND a.assessed_date <= p.stock_date
     WHERE a.passed IS NOT NULL
 ),
+counts AS (
+    -- per district and period: communities whose latest assessment passed, and assessed
+    SELECT
+        district,
+        period,
+        CAST(SUM(CASE WHEN passed THEN 1 ELSE 0 END) AS DOUBLE) AS passed_n,
+        CAST(COUNT(*) AS DOUBLE) AS assessed_n
+    FROM assessed
+    WHERE latest = 1
+    GROUP BY district, period
+),
 items AS (
     SELECT 'count' AS item
     UNION ALL
@@ -45,14 +56,8 @@ SELECT
     s.district,
     s.period,
     i.item,
-    CASE WHEN i.item = 'count'
-         THEN CAST(SUM(CASE WHEN s.passed THEN 1 ELSE 0 END) AS DOUBLE)
-         ELSE CAST(SUM(CASE WHEN s.passed THEN 1 ELSE 0 END) AS DOUBLE) / CAST(COUNT(*) AS DOUBLE)
-    END AS value,
-    CASE WHEN i.item = 'rate' THEN CAST(SUM(CASE WHEN s.passed THEN 1 ELSE 0 END) AS DOUBLE) END
-        AS numerator,
-    CASE WHEN i.item = 'rate' THEN CAST(COUNT(*) AS DOUBLE) END AS denominator
-FROM assessed s
+    CASE WHEN i.item = 'count' THEN s.passed_n ELSE s.passed_n / s.assessed_n END AS value,
+    CASE WHEN i.item = 'rate' THEN s.passed_n END AS numerator,
+    CASE WHEN i.item = 'rate' THEN s.assessed_n END AS denominator
+FROM counts s
 CROSS JOIN items i
-WHERE s.latest = 1
-GROUP BY s.district, s.period, i.item

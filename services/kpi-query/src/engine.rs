@@ -253,7 +253,13 @@ impl QueryEngine {
             debug_assert!(TABLES.contains(&name));
             let url = root.table_url(name);
             let schema = scan_schema(row_schema, &PARTITION_COLUMNS).await?;
-            let provider = Arc::new(LakeTableProvider::new(name, url, storage.clone(), schema));
+            let provider = Arc::new(LakeTableProvider::new(
+                name,
+                url,
+                storage.clone(),
+                schema,
+                &PARTITION_COLUMNS,
+            ));
             ctx.register_table(name, provider.clone())
                 .map_err(plan_error)?;
             tables.push(provider);
@@ -264,7 +270,13 @@ impl QueryEngine {
             let name = table.name();
             let schema = scan_schema(table.schema(), &[]).await?;
             let url = root.table_url(name);
-            let provider = Arc::new(LakeTableProvider::new(name, url, storage.clone(), schema));
+            let provider = Arc::new(LakeTableProvider::new(
+                name,
+                url,
+                storage.clone(),
+                schema,
+                &[],
+            ));
             ctx.register_table(name, provider.clone())
                 .map_err(plan_error)?;
             tables.push(provider);
@@ -288,8 +300,14 @@ impl QueryEngine {
             ));
             let url = root.table_url(table.name);
             let kept = Arc::new(
-                LakeTableProvider::new(table.name, url, storage.clone(), schema)
-                    .with_app_id(table.app_id()),
+                LakeTableProvider::new(
+                    table.name,
+                    url,
+                    storage.clone(),
+                    schema,
+                    &[table.partition],
+                )
+                .with_app_id(table.app_id()),
             );
             let reference = ViewTable::new(plan, Some(table.reference_sql.to_owned()));
             ctx.register_table(
@@ -360,10 +378,9 @@ impl QueryEngine {
     /// them has none (a follower catching up from far behind), at the highest, and the states
     /// behind by their reference definition.
     pub async fn versions(&self, options: &LakeOptions) -> Result<Vec<TableVersion>, QueryError> {
-        let mut out = Vec::new();
-        for t in &self.tables {
-            out.push(t.version(options).await.map_err(|e| self.error(e))?);
-        }
+        let mut out = futures::future::try_join_all(self.tables.iter().map(|t| t.version(options)))
+            .await
+            .map_err(|e| self.error(e))?;
         let resolved = LakeOptions::pinned(&out);
         let mut sources: Vec<&str> = STATE_TABLES.iter().map(|t| t.source).collect();
         sources.sort_unstable();

@@ -52,7 +52,8 @@ impl TableProvider for StateTableProvider {
         &self,
         filters: &[&Expr],
     ) -> Result<Vec<TableProviderFilterPushDown>> {
-        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+        // The reference view applies every filter it is given.
+        Ok(filters.iter().map(|f| self.kept.pushdown(f)).collect())
     }
 
     async fn scan(
@@ -65,8 +66,8 @@ impl TableProvider for StateTableProvider {
         let options = LakeOptions::of(state);
         match self.kept.resolve(&options, Some(state)).await? {
             Some(r) if r.applied.is_some() => {
-                let pruning = r.pruning(filters);
-                r.provider.scan(state, projection, &pruning, limit).await
+                r.scan(state, projection, filters, limit, self.kept.partitions())
+                    .await
             }
             _ => self.reference.scan(state, projection, filters, limit).await,
         }
