@@ -16,7 +16,7 @@ use civicpulse_core::reference::ReferenceTable;
 use civicpulse_core::row::LakeRow;
 use civicpulse_core::settings::LakeSettings;
 use civicpulse_state::STATE_TABLES;
-use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, FieldRef, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::datasource::{MemTable, ViewTable};
 use datafusion::error::DataFusionError;
@@ -214,8 +214,8 @@ impl QueryEngine {
         // DataFusion 55 repartitioned sorts fail its own plan sanity check when a join's output
         // is ordered by a column it knows to be constant (a KPI's NULL `item`).
         config.options_mut().optimizer.repartition_sorts = false;
-        // Text is Utf8 throughout, as the scans read it (see `lake::scan_provider`): a
-        // `CAST(… AS VARCHAR)` in a view would otherwise be Utf8View beside Utf8 columns.
+        // `CAST(… AS VARCHAR)` is Utf8, as the event and reference tables read text (the
+        // state tables read Utf8View; see `lake::scan_provider`).
         config.options_mut().sql_parser.map_string_types_to_utf8view = false;
         // No Parquet page index unless an operator asks for one: a Delta scan reads and parses
         // every column's index again for each query (124 columns in the ticket state: a third
@@ -291,13 +291,7 @@ impl QueryEngine {
                     QueryError::Plan(format!("state {}: {}", table.name, e.strip_backtrace()))
                 })?
                 .into_unoptimized_plan();
-            let schema: SchemaRef = Arc::new(Schema::new(
-                plan.schema()
-                    .fields()
-                    .iter()
-                    .map(|f| f.as_ref().clone().with_nullable(true))
-                    .collect::<Vec<_>>(),
-            ));
+            let (plan, schema) = state_schema(plan).map_err(plan_error)?;
             let url = root.table_url(table.name);
             let kept = Arc::new(
                 LakeTableProvider::new(
@@ -307,7 +301,8 @@ impl QueryEngine {
                     schema,
                     &[table.partition],
                 )
-                .with_app_id(table.app_id()),
+                .with_app_id(table.app_id())
+                .with_text_as_views(),
             );
             let reference = ViewTable::new(plan, Some(table.reference_sql.to_owned()));
             ctx.register_table(
@@ -496,7 +491,7 @@ impl QueryEngine {
         let plan = planning.join().await?.map_err(|e| self.error(e))?;
         guard::check_plan(&plan)
             .map_err(|e| QueryError::Refused(Refused::NotARead(e.strip_backtrace())))?;
-        Ok(plan)
+        text_as_utf8(plan).map_err(|e| self.error(e))
     }
 
     /// Waits for a query slot.
@@ -672,6 +667,93 @@ impl QueryEngine {
         }
         Ok(out)
     }
+}
+
+/// A state table's schema, every column nullable and text as `Utf8View` (how the state is read:
+/// its files hold views, and grouping by short view strings compares them inline), with its
+/// reference definition cast to it.
+fn state_schema(reference: LogicalPlan) -> Result<(LogicalPlan, SchemaRef), DataFusionError> {
+    use datafusion::logical_expr::{LogicalPlanBuilder, cast};
+    use datafusion::prelude::Expr;
+    let fields: Vec<_> = reference
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| {
+            let views = text_as_views(f.data_type());
+            f.as_ref().clone().with_nullable(true).with_data_type(views)
+        })
+        .collect();
+    let columns: Vec<Expr> = reference
+        .schema()
+        .columns()
+        .into_iter()
+        .zip(&fields)
+        .map(|(column, field)| {
+            let name = field.name().clone();
+            cast(Expr::Column(column), field.data_type().clone()).alias(name)
+        })
+        .collect();
+    let plan = LogicalPlanBuilder::from(reference)
+        .project(columns)?
+        .build()?;
+    Ok((plan, Arc::new(Schema::new(fields))))
+}
+
+/// `data_type` with its text, nested text included, as `Utf8View`: how the Delta scan reads a
+/// column with view types forced.
+fn text_as_views(data_type: &DataType) -> DataType {
+    text_as(data_type, &DataType::Utf8View)
+}
+
+/// `data_type` with its text types, nested ones included, replaced by `text`.
+fn text_as(data_type: &DataType, text: &DataType) -> DataType {
+    let field = |f: &FieldRef| {
+        Arc::new(
+            f.as_ref()
+                .clone()
+                .with_data_type(text_as(f.data_type(), text)),
+        )
+    };
+    match data_type {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => text.clone(),
+        DataType::List(f) => DataType::List(field(f)),
+        DataType::LargeList(f) => DataType::LargeList(field(f)),
+        DataType::Struct(fields) => DataType::Struct(fields.iter().map(field).collect()),
+        DataType::Map(f, sorted) => DataType::Map(field(f), *sorted),
+        other => other.clone(),
+    }
+}
+
+/// `plan` answering its view-typed text as `Utf8`, the type every client reads (a KPI's
+/// district from a state table would otherwise reach Arrow and Parquet answers as
+/// `string_view`, beside `string` columns).
+fn text_as_utf8(plan: LogicalPlan) -> Result<LogicalPlan, DataFusionError> {
+    use datafusion::logical_expr::{LogicalPlanBuilder, cast};
+    use datafusion::prelude::Expr;
+    let client = |t: &DataType| text_as(t, &DataType::Utf8);
+    if plan
+        .schema()
+        .fields()
+        .iter()
+        .all(|f| &client(f.data_type()) == f.data_type())
+    {
+        return Ok(plan);
+    }
+    let columns: Vec<Expr> = plan
+        .schema()
+        .iter()
+        .map(|(qualifier, field)| {
+            let column = Expr::Column((qualifier, field).into());
+            let wanted = client(field.data_type());
+            if &wanted == field.data_type() {
+                column
+            } else {
+                cast(column, wanted).alias_qualified(qualifier.cloned(), field.name())
+            }
+        })
+        .collect();
+    LogicalPlanBuilder::from(plan).project(columns)?.build()
 }
 
 /// The schema a Delta scan of a lake table reports, taken off an in-memory table created
@@ -874,6 +956,39 @@ mod tests {
         let value =
             datafusion::arrow::util::display::array_value_to_string(batches[0].column(0), 0);
         assert_eq!(value.expect("renders"), "false");
+    }
+
+    /// The state tables read text as views; answers carry it as `Utf8`, nested text too.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn answers_carry_text_as_utf8_whatever_the_scan_read() {
+        let (engine, _dir) = engine(64 << 20).await;
+        let sql = "SELECT arrow_cast('a', 'Utf8View') AS v, \
+                   arrow_cast(['b'], 'List(Utf8View)') AS l, 'c' AS s, 1 AS n, \
+                   t.ticket_id FROM hotline_ticket_state t";
+        let stream = engine
+            .sql(sql, &LakeOptions::default())
+            .await
+            .expect("runs");
+        let types: Vec<DataType> = stream
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect();
+        let list = DataType::List(Arc::new(
+            datafusion::arrow::datatypes::Field::new_list_field(DataType::Utf8, true),
+        ));
+        assert_eq!(
+            types,
+            [
+                DataType::Utf8,
+                list,
+                DataType::Utf8,
+                DataType::Int64,
+                DataType::Utf8
+            ]
+        );
+        stream.collect().await.expect("collects");
     }
 
     #[tokio::test(flavor = "multi_thread")]
