@@ -680,7 +680,7 @@ fn state_schema(reference: LogicalPlan) -> Result<(LogicalPlan, SchemaRef), Data
         .fields()
         .iter()
         .map(|f| {
-            let views = text_as_views(f.data_type());
+            let views = text_as(f.data_type(), &DataType::Utf8View);
             f.as_ref().clone().with_nullable(true).with_data_type(views)
         })
         .collect();
@@ -700,13 +700,8 @@ fn state_schema(reference: LogicalPlan) -> Result<(LogicalPlan, SchemaRef), Data
     Ok((plan, Arc::new(Schema::new(fields))))
 }
 
-/// `data_type` with its text, nested text included, as `Utf8View`: how the Delta scan reads a
-/// column with view types forced.
-fn text_as_views(data_type: &DataType) -> DataType {
-    text_as(data_type, &DataType::Utf8View)
-}
-
-/// `data_type` with its text types, nested ones included, replaced by `text`.
+/// `data_type` with its text types, nested ones included, replaced by `text` (`Utf8View`: how
+/// the Delta scan reads a column with view types forced).
 fn text_as(data_type: &DataType, text: &DataType) -> DataType {
     let field = |f: &FieldRef| {
         Arc::new(
